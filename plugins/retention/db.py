@@ -1,0 +1,68 @@
+"""Engines for the two databases, built from Airflow connection ids or plain URLs."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+APP_DB_CONN_ID = "app_db"
+WAREHOUSE_CONN_ID = "stats_warehouse"
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Normalise any postgres URI to the psycopg 3 SQLAlchemy dialect."""
+    for prefix in ("postgresql+psycopg2://", "postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    raise ValueError("only PostgreSQL connections are supported")
+
+
+def url_from_connection(conn_id: str) -> str:
+    """Resolve an Airflow connection id (env var, secrets backend or metadata DB) to a URL."""
+    from airflow.sdk import Connection
+
+    return sqlalchemy_url(Connection.get(conn_id).get_uri())
+
+
+def make_engine(url: str, application_name: str = "gdpr_retention") -> Engine:
+    from sqlalchemy import create_engine
+
+    return create_engine(
+        sqlalchemy_url(url),
+        pool_pre_ping=True,
+        pool_size=2,
+        max_overflow=2,
+        connect_args={"application_name": application_name},
+    )
+
+
+def engine_for(conn_id: str) -> Engine:
+    return make_engine(url_from_connection(conn_id), application_name=f"gdpr_retention:{conn_id}")
+
+
+def run_sql(conn: Connection, name: str, params: dict[str, Any] | None = None, **extra: Any):
+    """Execute ``sql/<name>.sql`` with bound parameters; returns the SQLAlchemy result."""
+    from sqlalchemy import text
+
+    from retention.sqlfiles import load_sql
+
+    return conn.execute(text(load_sql(name)), {**(params or {}), **extra})
+
+
+def run_script(conn: Connection, name: str) -> None:
+    """Execute a multi-statement DDL file (no parameters) through the raw driver."""
+    from retention.sqlfiles import load_sql
+
+    conn.exec_driver_sql(load_sql(name))
+
+
+@contextmanager
+def lock_timeout(conn: Connection, milliseconds: int) -> Iterator[None]:
+    """Transaction-local lock_timeout: the pipeline never queues the application behind it for long."""
+    from sqlalchemy import text
+
+    conn.execute(text("select set_config('lock_timeout', :ms, true)"), {"ms": f"{int(milliseconds)}ms"})
+    yield
