@@ -1,0 +1,235 @@
+"""
+# gdpr_retention
+
+**What it does.** Keeps the privacy policy's retention promises every night, and proves it:
+
+| rule | promise | stage |
+|---|---|---|
+| deceased, closed, or inactive for 5 years | account anonymised irreversibly; only aggregate statistics survive in the warehouse | `accounts` |
+| connection logs | kept 1 year (legal obligation), then deleted whatever the account's state | `connection_logs` |
+| B2B prospects | kept 3 years after collection or last contact; deleted at once on objection | `prospects` |
+| legal hold, post-mortem directive | the account is not touched while it lasts | `accounts` |
+
+The values and the sentences that justify them live in `plugins/retention/policy.yaml`.
+
+**Params.** `as_of` (ISO-8601 instant with a time zone; default: the run's data interval end):
+every cutoff derives from it, so a rerun or backfill is deterministic. `dry_run` (default false):
+counts what would go, writes and deletes nothing.
+
+**Connections.** `app_db` (application database; the pipeline owns schema `retention` there) and
+`stats_warehouse` (statistics; the pipeline owns `stats` and `published`).
+
+## Runbook
+- *A task failed*: read its log (counts only, never personal values). Every destructive step is
+  resumable: fix the cause and **clear the failed task** (or trigger a new run with the same
+  `as_of`). Nothing is counted twice and nothing personal is left behind.
+- *`anonymise_account_batch` failed mid-way*: safe to clear; the warehouse contribution of an
+  uncommitted batch is reversed before the batch is redone.
+- *`finalize_accounts` failed on stored documents*: the object store refused some deletions; the
+  rows are kept and retried each night. Fix the store's permissions, then clear the task.
+- *Transient errors* (lost connection, lock timeout) are retried automatically; any other error
+  fails at once.
+- Owner: data team (#data-retention).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import (
+    CronTriggerTimetable,
+    ExceptionRetryPolicy,
+    Param,
+    RetryAction,
+    RetryRule,
+    chain,
+    dag,
+    get_current_context,
+    task,
+    task_group,
+)
+
+# Transient failures only: anything else (a data error, a failed check, a bug) fails at once.
+TRANSIENT_ERRORS = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(
+            exception=[
+                "sqlalchemy.exc.OperationalError",
+                "psycopg.OperationalError",
+                "sqlalchemy.exc.DBAPIError",
+            ],
+            action=RetryAction.RETRY,
+            reason="database unreachable, lock timeout or serialization failure",
+        ),
+    ],
+    default=RetryAction.FAIL,
+)
+
+
+@dag(
+    dag_id="gdpr_retention",
+    schedule=CronTriggerTimetable("0 2 * * *", timezone="Europe/Paris"),
+    start_date=datetime(2026, 1, 1, tzinfo=None),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["gdpr", "retention", "nightly"],
+    params={
+        "as_of": Param(
+            None,
+            type=["null", "string"],
+            description="ISO-8601 instant with time zone; default: the run's data interval end",
+        ),
+        "dry_run": Param(False, type="boolean", description="Count what would go; change nothing"),
+    },
+    default_args={
+        "owner": "data-team",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "retry_policy": TRANSIENT_ERRORS,
+    },
+)
+def gdpr_retention():
+    @task_group
+    def prepare():
+        @task
+        def migrate_owned_schemas() -> None:
+            """Create or migrate, idempotently, schema `retention` (application DB) and `stats`/`published` (warehouse)."""
+            from retention.migrate import migrate_app, migrate_warehouse
+            from retention.policy import load_policy
+            from retention.runtime import engines
+
+            with engines(app=True, warehouse=True) as db:
+                migrate_app(db["app"])
+                migrate_warehouse(db["warehouse"], load_policy())
+
+        @task
+        def resolve_run_window() -> dict:
+            """Resolve `as_of` (param, else the data interval end), compute every cutoff, log the policy in force and open the run's row."""
+            from retention.report import open_run
+            from retention.runtime import engines, window_from_context
+
+            context = get_current_context()
+            with engines() as db:
+                return open_run(db["app"], window_from_context(context), context["run_id"])
+
+        migrated = migrate_owned_schemas()
+        window = resolve_run_window()
+        migrated >> window
+        return window
+
+    @task_group
+    def accounts():
+        @task
+        def reconcile_warehouse() -> dict:
+            """Settle statistics left pending by a crashed earlier run: confirm batches whose scrub committed, reverse the others."""
+            from retention.accounts import reconcile
+            from retention.runtime import engines
+
+            with engines(app=True, warehouse=True) as db:
+                return reconcile(db["app"], db["warehouse"])
+
+        @task
+        def plan_account_batches() -> dict:
+            """Cut tonight's eligible accounts into id ranges kept in the ledger (dry run: count them per reason)."""
+            from retention.accounts import plan
+            from retention.policy import load_policy
+            from retention.runtime import engines, window_from_context
+
+            context = get_current_context()
+            policy = load_policy()
+            with engines() as db:
+                return plan(db["app"], window_from_context(context, policy), policy, context["run_id"])
+
+        @task
+        def batch_refs(planned: dict) -> list[dict]:
+            """The batches to fan out (plan id and batch numbers only: no account id leaves the database)."""
+            return planned["batches"]
+
+        @task(max_active_tis_per_dagrun=2)
+        def anonymise_account_batch(batch: dict) -> dict:
+            """Anonymise one batch: re-check under row locks, commit its statistics in the warehouse, delete its files, scrub it and mark it done, in one transaction."""
+            from retention.accounts import process_batch
+            from retention.policy import load_policy
+            from retention.runtime import engines, window_from_context
+
+            policy = load_policy()
+            with engines(app=True, warehouse=True) as db:
+                return process_batch(
+                    db["app"], db["warehouse"], window_from_context(get_current_context(), policy), policy,
+                    batch["plan_id"], int(batch["batch_no"]),
+                )
+
+        @task(trigger_rule="none_failed")
+        def finalize_accounts(planned: dict) -> dict:
+            """Confirm the warehouse deltas, write the audit rows per reason, retry stored files that could not be deleted."""
+            from retention.accounts import finalize
+            from retention.runtime import engines, window_from_context
+
+            context = get_current_context()
+            with engines(app=True, warehouse=True) as db:
+                return finalize(db["app"], db["warehouse"], window_from_context(context), context["run_id"], planned)
+
+        reconciled = reconcile_warehouse()
+        planned = plan_account_batches()
+        done = anonymise_account_batch.expand(batch=batch_refs(planned))
+        summary = finalize_accounts(planned)
+        chain(reconciled, planned, done, summary)
+        return summary
+
+    @task_group
+    def connection_logs():
+        @task
+        def purge_connection_logs() -> dict:
+            """Delete connection logs older than one year: drop whole expired partitions, batch-delete the rest."""
+            from retention.logs import purge_connection_logs as purge
+            from retention.policy import load_policy
+            from retention.runtime import engines, window_from_context
+
+            context = get_current_context()
+            policy = load_policy()
+            with engines() as db:
+                return purge(db["app"], window_from_context(context, policy), policy, context["run_id"])
+
+        return purge_connection_logs()
+
+    @task_group
+    def prospects():
+        @task
+        def purge_prospects() -> dict:
+            """Delete prospects three years after collection or last contact, and objected ones at once."""
+            from retention.policy import load_policy
+            from retention.prospects import purge_prospects as purge
+            from retention.runtime import engines, window_from_context
+
+            context = get_current_context()
+            policy = load_policy()
+            with engines() as db:
+                return purge(db["app"], window_from_context(context, policy), policy, context["run_id"])
+
+        return purge_prospects()
+
+    @task(trigger_rule="all_done")
+    def report() -> dict:
+        """Write the run's row in `retention.runs` and a readable report (counts only); fail the run if a stage failed."""
+        from retention.report import close_run
+        from retention.runtime import engines, window_from_context
+
+        context = get_current_context()
+        ti = context["ti"]
+        stages = {
+            "accounts": ti.xcom_pull(task_ids="accounts.finalize_accounts"),
+            "connection_logs": ti.xcom_pull(task_ids="connection_logs.purge_connection_logs"),
+            "prospects": ti.xcom_pull(task_ids="prospects.purge_prospects"),
+        }
+        with engines() as db:
+            return close_run(db["app"], window_from_context(context), context["run_id"], stages)
+
+    window = prepare()
+    accounts_done = accounts()
+    logs_done = connection_logs()
+    prospects_done = prospects()
+    chain(window, accounts_done, logs_done, prospects_done, report())
+
+
+gdpr_retention()

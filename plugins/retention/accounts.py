@@ -1,0 +1,271 @@
+"""Stage 1: anonymise closed, inactive and deceased accounts, batch by batch, exactly once.
+
+Per batch, in one application-database transaction:
+  lock the range's possible candidates (skip rows the application holds) -> re-check eligibility
+  under the locks -> aggregate the batch -> *commit the statistics in the warehouse* -> delete the
+  stored files -> scrub the rows and mark the batch done in the ledger -> commit.
+A crash anywhere rolls the scrub back; the warehouse contribution of a batch whose ledger row is
+not done is reversed before the batch is redone (see :mod:`retention.warehouse`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from retention import faults, warehouse
+from retention.db import lock_timeout, run_sql
+from retention.sqlfiles import load_sql
+from retention.window import RunWindow
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+    from retention.policy import Policy
+
+log = logging.getLogger(__name__)
+
+REASONS = ("deceased", "closed", "inactive")
+ALL_IDS = {"id_from": -(2**63), "id_to": 2**63 - 1}
+
+
+def _eligible_sql() -> str:
+    return load_sql("accounts/select_eligible_accounts")
+
+
+def count_eligible(app: Engine, window: RunWindow) -> dict[str, int]:
+    """Accounts eligible now, per reason (what a dry run reports and the backlog shows)."""
+    from sqlalchemy import text
+
+    query = text(f"select reason, count(*) from ({_eligible_sql()}) as e group by reason")
+    with app.connect() as conn:
+        rows = dict(conn.execute(query, {**window.params(), **ALL_IDS}).all())
+    return {reason: int(rows.get(reason, 0)) for reason in REASONS}
+
+
+def reconcile(app: Engine, wh: Engine, only_key: str | None = None) -> dict[str, int]:
+    """Settle warehouse batches left pending by an earlier crash: confirm or reverse them."""
+    from sqlalchemy import text
+
+    with wh.connect() as w:
+        keys = warehouse.pending_keys(w)
+    if only_key is not None:
+        keys = [k for k in keys if k == only_key]
+    if not keys:
+        return {"confirmed": 0, "reversed": 0}
+    with app.connect() as conn:
+        done = set(
+            conn.execute(
+                text("select warehouse_key from retention.account_batches where warehouse_key = any(:k) and status = 'done'"),
+                {"k": keys},
+            ).scalars()
+        )
+    with wh.begin() as w:
+        confirmed = warehouse.confirm(w, [k for k in keys if k in done])
+        reversed_ = warehouse.reverse(w, [k for k in keys if k not in done])
+    if reversed_:
+        log.warning("reversed the statistics of %d batch(es) whose scrub never committed", reversed_)
+    return {"confirmed": confirmed, "reversed": reversed_}
+
+
+def plan(app: Engine, window: RunWindow, policy: Policy, run_id: str) -> dict[str, Any]:
+    """Cut tonight's eligible accounts into id ranges stored in the ledger; return batch refs.
+
+    The ranges stay in the application database: XCom carries only the plan id and batch numbers.
+    Batches planned earlier and never completed are dropped (their statistics were reversed by
+    :func:`reconcile`, which runs first) and their accounts planned again.
+    """
+    from sqlalchemy import text
+
+    started = time.monotonic()
+    if window.dry_run:
+        counts = count_eligible(app, window)
+        return {"plan_id": None, "batches": [], "eligible": counts, "seconds": round(time.monotonic() - started, 3)}
+    plan_id = uuid.uuid4().hex
+    query = text(load_sql("accounts/plan_batches").replace("{eligible}", _eligible_sql()))
+    with app.begin() as conn:
+        conn.execute(text("delete from retention.account_batches where status = 'planned'"))
+        rows = conn.execute(query, {**window.params(), **ALL_IDS, "batch_size": policy.account_batch_size}).mappings().all()
+        if rows:
+            conn.execute(
+                text(
+                    "insert into retention.account_batches "
+                    "(plan_id, batch_no, run_id, as_of, warehouse_key, id_from, id_to, planned_accounts) "
+                    "values (:plan_id, :batch_no, :run_id, :as_of, :key, :id_from, :id_to, :accounts)"
+                ),
+                [
+                    {**row, "plan_id": plan_id, "run_id": run_id, "as_of": window.as_of,
+                     "key": f"{plan_id}-{row['batch_no']}"}
+                    for row in rows
+                ],
+            )
+    counts = {reason: sum(int(r[reason]) for r in rows) for reason in REASONS}
+    log.info("planned %d batch(es): %s", len(rows), counts)
+    return {
+        "plan_id": plan_id,
+        "batches": [{"plan_id": plan_id, "batch_no": int(r["batch_no"])} for r in rows],
+        "eligible": counts,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+def _create_batch_tables(conn: Connection) -> None:
+    conn.exec_driver_sql(
+        "create temp table batch_locked (id bigint primary key) on commit drop;"
+        "create temp table batch_members (id bigint primary key, reason text not null) on commit drop;"
+        "create temp table kept_documents (id bigint primary key) on commit drop"
+    )
+
+
+def _aggregate(conn: Connection, window: RunWindow) -> dict[str, list[dict[str, Any]]]:
+    cells = {}
+    for table in warehouse.STATS_TABLES:
+        result = run_sql(conn, table.aggregate_sql, window.params())
+        cells[table.name] = [dict(row) for row in result.mappings()]
+    return cells
+
+
+def process_batch(app: Engine, wh: Engine, window: RunWindow, policy: Policy, plan_id: str, batch_no: int) -> dict[str, Any]:
+    """Anonymise one planned batch; idempotent (a done batch is skipped) and crash-safe."""
+    from sqlalchemy import text
+
+    from retention.storage import delete_stored_files
+
+    started = time.monotonic()
+    with app.connect() as conn:
+        ledger = conn.execute(
+            text("select warehouse_key, status, id_from, id_to from retention.account_batches "
+                 "where plan_id = :p and batch_no = :b"),
+            {"p": plan_id, "b": batch_no},
+        ).mappings().first()
+    if ledger is None:
+        raise LookupError(f"batch {batch_no} of plan {plan_id} is not in the ledger (superseded by a newer plan?)")
+    if ledger["status"] == "done":
+        return {"batch_no": batch_no, "skipped": "already done"}
+    key = ledger["warehouse_key"]
+    # An earlier attempt of this very batch may have committed its statistics and died before the scrub.
+    reconcile(app, wh, only_key=key)
+
+    with app.connect() as conn, conn.begin():
+        with lock_timeout(conn, policy.lock_timeout_ms):
+            # Claim the ledger row: a second worker on the same batch fails here, harmlessly.
+            conn.execute(
+                text("select 1 from retention.account_batches where plan_id = :p and batch_no = :b for update nowait"),
+                {"p": plan_id, "b": batch_no},
+            )
+            _create_batch_tables(conn)
+            bounds = {"id_from": ledger["id_from"], "id_to": ledger["id_to"]}
+            run_sql(conn, "accounts/lock_batch_accounts", window.params(), **bounds)
+            # New statement, new snapshot: sees every activity committed before the locks were taken.
+            conn.execute(
+                text(f"insert into batch_members (id, reason) select e.id, e.reason from ({_eligible_sql()}) as e "
+                     "join batch_locked as l on l.id = e.id"),
+                {**window.params(), **bounds},
+            )
+            conn.exec_driver_sql("analyze batch_members")
+            per_reason = dict(conn.execute(text("select reason, count(*) from batch_members group by reason")).all())
+            cells = _aggregate(conn, window)
+            documents = [tuple(r) for r in run_sql(conn, "accounts/select_batch_documents").all()]
+            faults.checkpoint("accounts.before_warehouse_commit")
+
+            with wh.begin() as w:
+                warehouse.apply_batch(w, key, cells)
+            faults.checkpoint("accounts.after_warehouse_commit")
+
+            files_deleted, failed_ids = delete_stored_files((doc_id, uri) for doc_id, _, uri in documents)
+            del documents
+            if failed_ids:
+                conn.execute(text("insert into kept_documents (id) select unnest(cast(:ids as bigint[]))"), {"ids": failed_ids})
+            faults.checkpoint("accounts.after_files_deleted")
+
+            scrubbed = dict(run_sql(conn, "accounts/scrub_batch", window.params()).mappings().one())
+            if failed_ids:
+                conn.execute(
+                    text("insert into retention.pending_file_deletions (document_id, first_failed_at) "
+                         "select unnest(cast(:ids as bigint[])), clock_timestamp() on conflict do nothing"),
+                    {"ids": failed_ids},
+                )
+            counts = {reason: int(per_reason.get(reason, 0)) for reason in REASONS}
+            conn.execute(
+                text(
+                    "update retention.account_batches set status = 'done', id_from = null, id_to = null, "
+                    "deceased = :deceased, closed = :closed, inactive = :inactive, rows_deleted = cast(:rows as jsonb), "
+                    "files_deleted = :files, file_errors = :errors, duration_s = :secs, completed_at = clock_timestamp() "
+                    "where plan_id = :p and batch_no = :b and status = 'planned'"
+                ),
+                {**counts, "rows": _json(scrubbed), "files": files_deleted, "errors": len(failed_ids),
+                 "secs": time.monotonic() - started, "p": plan_id, "b": batch_no},
+            )
+            faults.checkpoint("accounts.before_scrub_commit")
+    result = {"batch_no": batch_no, **counts, "rows_deleted": scrubbed, "files_deleted": files_deleted,
+              "file_errors": len(failed_ids), "seconds": round(time.monotonic() - started, 3)}
+    log.info("batch %d anonymised: %s", batch_no, result)
+    return result
+
+
+def _json(value: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps({k: int(v) for k, v in value.items()}, sort_keys=True)
+
+
+def retry_pending_file_deletions(app: Engine) -> dict[str, int]:
+    """Retry stored files that an earlier night could not delete (their rows were kept)."""
+    from sqlalchemy import text
+
+    from retention.storage import delete_stored_files
+
+    with app.connect() as conn, conn.begin():
+        documents = [tuple(r) for r in run_sql(conn, "accounts/select_pending_file_deletions").all()]
+        if not documents:
+            return {"retried": 0, "still_failing": 0}
+        _, failed = delete_stored_files(documents)
+        done = [doc_id for doc_id, _ in documents if doc_id not in set(failed)]
+        conn.execute(text("delete from app.documents where id = any(:ids)"), {"ids": done})
+        conn.execute(text("delete from retention.pending_file_deletions where document_id = any(:ids)"), {"ids": done})
+    return {"retried": len(documents), "still_failing": len(failed)}
+
+
+def finalize(app: Engine, wh: Engine, window: RunWindow, run_id: str, planned: dict[str, Any]) -> dict[str, Any]:
+    """Confirm the warehouse deltas, write the audit rows per reason, retry leftover files.
+
+    Batches completed by crashed earlier runs and never audited are audited here, so that each
+    anonymised account is counted once in the audit too. Fails if stored files remain undeletable.
+    """
+    from sqlalchemy import text
+
+    if window.dry_run:
+        return {"dry_run": True, "eligible": planned["eligible"]}
+    settled = reconcile(app, wh)
+    files = retry_pending_file_deletions(app)
+    cutoffs = {"deceased": window.as_of, "closed": window.closed_on_or_before, "inactive": window.inactive_before}
+    with app.begin() as conn:
+        totals = conn.execute(
+            text(
+                "update retention.account_batches set audited_run_id = :run_id "
+                "where status = 'done' and audited_run_id is null "
+                "returning deceased, closed, inactive, coalesce(duration_s, 0), file_errors"
+            ),
+            {"run_id": run_id},
+        ).all()
+        counts = {reason: sum(int(r[i]) for r in totals) for i, reason in enumerate(REASONS)}
+        duration = sum(float(r[3]) for r in totals) + float(planned.get("seconds", 0))
+        for reason in REASONS:
+            run_sql(
+                conn, "retention/upsert_rule_audit",
+                run_id=run_id, rule=f"anonymise_{reason}", as_of=window.as_of, cutoff=cutoffs[reason],
+                dry_run=False, rows_affected=counts[reason], partitions_dropped=0,
+                details=_json({"batches": len(totals)}), duration_s=duration,
+            )
+        pending_files = conn.execute(text("select count(*) from retention.pending_file_deletions")).scalar_one()
+    summary = {"anonymised": counts, "batches": len(totals), "warehouse": settled,
+               "files_retried": files["retried"], "files_pending": int(pending_files)}
+    log.info("accounts stage: %s", summary)
+    if pending_files:
+        raise RuntimeError(
+            f"{pending_files} stored document(s) of anonymised accounts could not be deleted; "
+            "their rows are kept and retried every night until the store accepts the deletion"
+        )
+    return summary

@@ -1,0 +1,45 @@
+-- One cell per (month, reason, age band, region, highest education level) for the batch.
+-- Every attribute is coarsened through a reviewed vocabulary; anything else becomes 'unknown'.
+with member as (
+    select
+        b.reason,
+        date_part('year', age(cast(:as_of_date as date), a.birth_date))::int as age_years,
+        case
+            when a.country_code is not null and upper(a.country_code) <> 'FR' then 'abroad'
+            when btrim(a.postal_code) ~ '^[0-9]{5}$' then coalesce(dr.region, 'unknown')
+            else 'unknown'
+        end as region,
+        case
+            when edu.best_rank is not null then edu.best_level
+            when edu.rows_seen > 0 then 'other'
+            else 'none'
+        end as education_level
+    from batch_members as b
+    join app.accounts as a on a.id = b.id
+    left join retention.department_regions as dr
+        on dr.department = case
+            when left(btrim(a.postal_code), 2) = '97' then left(btrim(a.postal_code), 3)
+            else left(btrim(a.postal_code), 2)
+        end
+    left join lateral (
+        select
+            count(*) as rows_seen,
+            max(el.rank) as best_rank,
+            (array_agg(el.level order by el.rank desc nulls last))[1] as best_level
+        from app.education as ed
+        left join retention.education_levels as el on el.level = lower(btrim(ed.level))
+        where ed.account_id = b.id
+    ) as edu on true
+)
+select
+    date_trunc('month', cast(:as_of as timestamptz) at time zone 'UTC')::date as anonymised_month,
+    reason,
+    case
+        when age_years is null or age_years not between 15 and 99 then 'unknown'
+        else (age_years / 5 * 5)::text || '-' || (age_years / 5 * 5 + 4)::text
+    end as age_band,
+    region,
+    education_level,
+    count(*) as members
+from member
+group by 1, 2, 3, 4, 5

@@ -1,0 +1,10 @@
+-- The batch's activity events by the month they happened; unknown features become 'other'.
+select
+    date_trunc('month', e.occurred_at at time zone 'UTC')::date as month,
+    coalesce(kf.feature, 'other') as feature,
+    count(*) as events,
+    count(distinct e.account_id) as members
+from app.activity_events as e
+join batch_members as b on b.id = e.account_id
+left join retention.known_features as kf on kf.feature = e.feature
+group by 1, 2

@@ -1,0 +1,13 @@
+-- Applications of the batch by project and month of application. Projects not published at
+-- :as_of are pooled under a NULL project_id: only published projects are reported one by one.
+select
+    case when pr.published_at <= :as_of then p.project_id end as project_id,
+    date_trunc('month', p.applied_at at time zone 'UTC')::date as month,
+    count(*) as applications,
+    count(distinct p.account_id) as applicants,
+    coalesce(sum(p.matching_score), 0) as matching_score_sum,
+    count(p.matching_score) as matching_score_count
+from app.applications as p
+join batch_members as b on b.id = p.account_id
+join app.projects as pr on pr.id = p.project_id
+group by 1, 2

@@ -1,0 +1,21 @@
+-- First statement of a batch transaction: lock every account of the range that could be eligible
+-- (a cheap superset, on account columns only). Rows the application holds right now are skipped,
+-- not waited for: they are busy, hence active, and stay for another night.
+-- Once locked, the application cannot add activity to these accounts (its foreign keys need a
+-- KEY SHARE lock) until the batch commits, so the eligibility re-check that follows is final.
+with locked as (
+    select a.id
+    from app.accounts as a
+    where
+        a.id between :id_from and :id_to
+        and a.anonymised_at is null
+        and (
+            a.deceased_reported_at <= :as_of
+            or a.closed_at <= :closed_on_or_before
+            or greatest(a.created_at, a.last_login_at) < :inactive_before
+        )
+    order by a.id
+    for update of a skip locked
+)
+insert into batch_locked (id)
+select id from locked

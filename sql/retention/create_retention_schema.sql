@@ -1,0 +1,78 @@
+-- What the pipeline owns in the application database: its ledger, its audit and its reference data.
+-- Idempotent: every run executes it first. Never any personal value, never a list of account ids
+-- that outlives the batch it belongs to.
+create schema if not exists retention;
+
+create table if not exists retention.runs (
+    run_id       text primary key,
+    as_of        timestamptz not null,
+    dry_run      boolean not null,
+    policy       jsonb not null,
+    started_at   timestamptz not null default clock_timestamp(),
+    finished_at  timestamptz,
+    status       text not null default 'running' check (status in ('running', 'success', 'failed')),
+    report       jsonb
+);
+create index if not exists runs_as_of_idx on retention.runs (as_of);
+
+-- The accounts ledger: one row per planned batch. The id range exists only while the batch is in
+-- flight; the row that marks the batch done is written in the same transaction as the scrub.
+create table if not exists retention.account_batches (
+    plan_id          text not null,
+    batch_no         int not null,
+    run_id           text not null,
+    as_of            timestamptz not null,
+    warehouse_key    text not null unique,
+    id_from          bigint,
+    id_to            bigint,
+    planned_accounts int not null,
+    status           text not null default 'planned' check (status in ('planned', 'done')),
+    deceased         int not null default 0,
+    closed           int not null default 0,
+    inactive         int not null default 0,
+    rows_deleted     jsonb,
+    files_deleted    int not null default 0,
+    file_errors      int not null default 0,
+    duration_s       double precision,
+    completed_at     timestamptz,
+    audited_run_id   text,
+    primary key (plan_id, batch_no),
+    check (status = 'planned' or (id_from is null and id_to is null))
+);
+create index if not exists account_batches_unaudited_idx on retention.account_batches (status)
+    where audited_run_id is null;
+
+-- One audit row per run and rule: counts and cutoffs, never identities.
+create table if not exists retention.rule_audit (
+    run_id             text not null,
+    rule               text not null,
+    as_of              timestamptz not null,
+    cutoff             timestamptz,
+    dry_run            boolean not null,
+    rows_affected      bigint not null default 0,
+    partitions_dropped int not null default 0,
+    details            jsonb not null default '{}'::jsonb,
+    duration_s         double precision not null default 0,
+    recorded_at        timestamptz not null default clock_timestamp(),
+    primary key (run_id, rule)
+);
+
+-- Reference data used to turn personal attributes into coarse, non-identifying categories.
+create table if not exists retention.department_regions (
+    department text primary key,
+    region     text not null
+);
+create table if not exists retention.known_features (
+    feature text primary key
+);
+create table if not exists retention.education_levels (
+    level text primary key,
+    rank  int not null
+);
+
+-- Documents of anonymised accounts whose stored file could not be deleted yet (ids of documents,
+-- not of people): the row stays until the store accepts the deletion.
+create table if not exists retention.pending_file_deletions (
+    document_id     bigint primary key,
+    first_failed_at timestamptz not null
+);
