@@ -280,13 +280,18 @@ def _read_postmaster_pid(data: Path) -> list[str] | None:
 
 
 def _alive(pid: int) -> bool:
+    """True if ``pid`` runs (a zombie, exited but not yet reaped by init, does not count)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (not Linux): trust kill(0)
+    return stat_line.rsplit(")", 1)[-1].split()[:1] != ["Z"]
 
 
 def _postmaster_pid(data: Path) -> int | None:
@@ -328,8 +333,15 @@ def _wait_for_dead_postmaster(data: Path, timeout: float) -> None:
             log.warning("removing stale %s (pid %s is not postgres)", data / "postmaster.pid", pid)
             (data / "postmaster.pid").unlink()
             return
+    # Wait even for a zombie: postgres checks the old pid with kill(pid, 0), which a zombie passes.
     deadline = time.monotonic() + min(timeout, 15.0)
-    while _alive(pid) and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            pass
         time.sleep(0.1)
 
 
@@ -394,8 +406,8 @@ def _embedded_bindir() -> Path | None:
 
 def _install_embedded() -> None:
     cmd = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", EMBEDDED_REQUIREMENT]
-    log.warning("no PostgreSQL binaries on this machine: running %s", " ".join(cmd))
-    print(f"localpg: no PostgreSQL binaries found, installing {EMBEDDED_REQUIREMENT} ...", file=sys.stderr)
+    print(f"localpg: installing {EMBEDDED_REQUIREMENT} for its PostgreSQL binaries: {' '.join(cmd)}",
+          file=sys.stderr)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     except (OSError, subprocess.TimeoutExpired) as exc:

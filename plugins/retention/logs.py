@@ -1,0 +1,500 @@
+"""Stage 2: delete connection logs older than one year (``occurred_at < as_of - interval '1 year'``).
+
+Whatever the account's state, every log row dated before ``window.logs_before`` goes; rows at or
+after the cutoff (including rows dated after ``as_of``) stay. Two physical layouts are handled,
+detected from the catalog on every run:
+
+**Range-partitioned on occurred_at** (the reference schema: monthly partitions and a DEFAULT one).
+Partition bounds come from the catalog (``pg_inherits`` + ``pg_get_expr(relpartbound)`` parsed in
+SQL, MINVALUE/MAXVALUE understood), never from names. Every partition whose upper bound is at or
+before the cutoff is *dropped* (DROP TABLE, so the disk is freed at once), one partition per
+transaction: ``SHARE`` lock on that partition only (the application never writes a year back, and if
+it did the count would still be exact), exact row count for the audit, DROP (ACCESS EXCLUSIVE on the
+partition, the parent and the DEFAULT partition for a few milliseconds), audit increment, commit.
+The transaction-local ``lock_timeout`` bounds how long the application's inserts can queue behind
+the DROP's lock request; on a lock timeout (or a deadlock) the drop is retried a few times with
+backoff, and if the lock never comes the partition's rows are batch-deleted instead (the promise is
+kept tonight; the empty partition is dropped on a later night). DETACH ... CONCURRENTLY is not an
+option: PostgreSQL refuses it while a DEFAULT partition exists, and it gains nothing measurable
+(see /work/shared/docs/postgres-floor.md). The partition straddling the cutoff, the DEFAULT partition
+and any partition without usable bounds are purged like a plain table (below); sub-partitioned
+children are handled recursively.
+
+**Plain heap** (primary key, index on occurred_at): batched deletes over *physical page ranges*.
+Measured on this kind of machine (postgres-floor.md), batches walked along the occurred_at index
+are 1.5-1.9x slower than one DELETE, ``id IN (SELECT ... LIMIT n)`` repeated is a quadratic trap
+(4.8x), while batches over ctid ranges of ~500 pages (TID Range Scan, predicate on occurred_at) are
+as fast as one DELETE with short transactions. The index is still what drives the job:
+
+1. *Is there work?* ``min``/``max(occurred_at) where occurred_at < cutoff`` -- two probes at the
+   ends of the index. A night with nothing to delete stops here, in milliseconds, on any size.
+2. *Where is it?* ``policy``-independent sampling through the index: the page of the first expired
+   row at or after each of 513 instants spread from the oldest to the newest expired timestamp
+   (513 index probes). Sorted pages are clustered (a new cluster where the gap is much larger than
+   the typical one, e.g. rows of one period split between reused free space and the end of the
+   heap), widened by a margin and cut into batches of ``policy.purge_batch_pages`` pages, clipped
+   to ``pg_relation_size / block_size``. Logs are written in time order, so the expired rows sit in
+   few contiguous regions and the walk reads little more than the pages that hold them.
+3. *Walk*: one ``DELETE ... WHERE ctid >= '(a,0)' AND ctid < '(b,0)' AND occurred_at < cutoff``
+   per batch, each in its own transaction with a ``lock_timeout``; the application keeps inserting
+   (new rows are at or after the cutoff, so the predicate keeps them whichever page they land on).
+4. *Sweep*: rows the sample missed (stored outside every range) or written behind the walk are
+   deleted through the index in keyset batches (position on occurred_at, never rescanning), until
+   the index says nothing expired is left. Correctness never depends on the sampling; only speed.
+
+**Crash-safety and idempotence.** Each batch (and each drop) commits its deletion together with its
+increment of ``retention.rule_audit`` (rule ``purge_connection_logs``) in one transaction, so a crash
+loses at most an uncommitted batch, a rerun of the same run finishes the job and the audit counts
+every row exactly once. The cutoff derives from ``as_of`` only, so a rerun deletes nothing more.
+
+**Dry run.** Counts what would go (through the index) and lists the partitions that would be
+dropped; writes nothing, not even an audit row.
+
+Logs carry counts, page numbers and partition names only: never an IP, a path or an account id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from retention import faults
+from retention.db import lock_timeout, run_sql
+from retention.sqlfiles import load_sql
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+    from retention.policy import Policy
+    from retention.window import RunWindow
+
+log = logging.getLogger(__name__)
+
+RULE = "purge_connection_logs"
+SAMPLES = 512  # index probes used to locate the expired rows physically (plus one)
+PROGRESS_EVERY = 100  # batches between two progress lines
+STRAGGLER_BATCH_ROWS = 10_000
+LOCK_ATTEMPTS = 5  # per transaction, on lock timeout or deadlock
+BACKOFF_S = 0.2  # first pause between attempts, doubled each time
+LOCK_CONFLICT_STATES = ("55P03", "40P01")  # lock_not_available, deadlock_detected
+
+
+# --------------------------------------------------------------------------------------------------
+# Pure logic (unit-tested): partition classification and page-range planning
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A direct partition of a partitioned table, with bounds as read from the catalog."""
+
+    name: str
+    qualified_name: str
+    is_partitioned: bool
+    is_default: bool
+    has_range: bool
+    lower_unbounded: bool
+    upper_unbounded: bool
+    lower_bound: datetime | None
+    upper_bound: datetime | None
+
+
+def classify_partition(part: Partition, cutoff: datetime) -> str:
+    """``"drop"`` (every row it may hold is expired), ``"skip"`` (none can be) or ``"purge"``.
+
+    The upper bound of a range partition is exclusive: a partition ending exactly at the cutoff
+    holds only rows strictly before it, so it is dropped. MAXVALUE is never dropped, MINVALUE never
+    skipped; DEFAULT and partitions without usable bounds are always purged row by row.
+    """
+    if part.is_default or not part.has_range:
+        return "purge"
+    if not part.upper_unbounded and part.upper_bound is not None and part.upper_bound <= cutoff:
+        return "drop"
+    if not part.lower_unbounded and part.lower_bound is not None and part.lower_bound >= cutoff:
+        return "skip"
+    return "purge"
+
+
+def plan_page_ranges(blocks: Sequence[int], relation_pages: int, batch_pages: int) -> list[tuple[int, int]]:
+    """Half-open page ranges ``[start, end)`` worth walking, from the sampled pages of expired rows.
+
+    Sorted pages are split where the gap exceeds ``max(2 batches, 8x the median gap)``; each
+    cluster is widened by ``max(1 batch, 2x the median gap)`` on both sides (rows between two
+    samples lie between their pages when written in time order) and clipped to the relation.
+    """
+    pages = sorted({int(b) for b in blocks if 0 <= int(b) < relation_pages})
+    if not pages:
+        return []
+    gaps = [b - a for a, b in zip(pages, pages[1:], strict=False)]
+    median_gap = statistics.median(gaps) if gaps else 0
+    split_at = max(2 * batch_pages, 8 * median_gap)
+    margin = int(max(batch_pages, 2 * median_gap))
+    clusters: list[list[int]] = [[pages[0], pages[0]]]
+    for page in pages[1:]:
+        if page - clusters[-1][1] > split_at:
+            clusters.append([page, page])
+        else:
+            clusters[-1][1] = page
+    ranges: list[tuple[int, int]] = []
+    for first, last in clusters:
+        start, end = max(0, first - margin), min(relation_pages, last + 1 + margin)
+        if ranges and start <= ranges[-1][1]:
+            ranges[-1] = (ranges[-1][0], max(end, ranges[-1][1]))
+        else:
+            ranges.append((start, end))
+    return ranges
+
+
+def page_batches(ranges: Sequence[tuple[int, int]], batch_pages: int) -> Iterator[tuple[int, int]]:
+    """Cut page ranges into batches of at most ``batch_pages`` pages."""
+    for start, end in ranges:
+        for first in range(start, end, batch_pages):
+            yield first, min(first + batch_pages, end)
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared with retention.prospects: audit increments and lock-conflict retries
+# --------------------------------------------------------------------------------------------------
+
+
+def add_audit_increment(
+    conn: Connection,
+    *,
+    run_id: str,
+    rule: str,
+    as_of: datetime,
+    cutoff: datetime,
+    rows: int,
+    partitions: int = 0,
+    counters: dict[str, int] | None = None,
+    labels: dict[str, str] | None = None,
+    seconds: float = 0.0,
+) -> None:
+    """Add one committed unit of work to the run's audit row, in the caller's transaction.
+
+    ``retention/upsert_rule_audit`` accumulates rows, partitions and duration but replaces
+    ``details``; the counters kept in details are therefore read (row-locked) and summed here, so
+    that they stay exact across crashes and reruns exactly like ``rows_affected``.
+    """
+    from sqlalchemy import text
+
+    current = conn.execute(
+        text("select details from retention.rule_audit where run_id = :run_id and rule = :rule for update"),
+        {"run_id": run_id, "rule": rule},
+    ).scalar_one_or_none() or {}
+    details: dict[str, Any] = dict(current)
+    for key, value in (counters or {}).items():
+        details[key] = int(details.get(key, 0)) + int(value)
+    details.update(labels or {})
+    run_sql(
+        conn, "retention/upsert_rule_audit",
+        run_id=run_id, rule=rule, as_of=as_of, cutoff=cutoff, dry_run=False,
+        rows_affected=int(rows), partitions_dropped=int(partitions),
+        details=json.dumps(details, sort_keys=True), duration_s=float(seconds),
+    )
+
+
+class LockRetriesExhausted(RuntimeError):
+    """The lock never came within lock_timeout, LOCK_ATTEMPTS times in a row."""
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return sqlstate in LOCK_CONFLICT_STATES
+
+
+def in_transaction(conn: Connection, timeout_ms: int, work: Callable[[Connection], Any]) -> tuple[Any, float]:
+    """Run ``work`` in its own transaction with a transaction-local lock_timeout; commit.
+
+    Retried with exponential backoff on lock timeout or deadlock (the transaction rolled back, so
+    nothing was half done). Returns the work's result and the duration of the successful attempt.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    for attempt in range(1, LOCK_ATTEMPTS + 1):
+        started = time.monotonic()
+        try:
+            with conn.begin():
+                with lock_timeout(conn, timeout_ms):
+                    result = work(conn)
+            return result, time.monotonic() - started
+        except OperationalError as exc:
+            if not is_lock_conflict(exc):
+                raise
+            if attempt == LOCK_ATTEMPTS:
+                raise LockRetriesExhausted(f"no lock within {timeout_ms} ms after {attempt} attempts") from exc
+            pause = BACKOFF_S * 2 ** (attempt - 1)
+            log.warning("lock conflict (attempt %d/%d); retrying in %.1f s", attempt, LOCK_ATTEMPTS, pause)
+            time.sleep(pause)
+    raise AssertionError("unreachable")
+
+
+# --------------------------------------------------------------------------------------------------
+# The purge
+# --------------------------------------------------------------------------------------------------
+
+
+def _relation_sql(name: str, relation: str) -> Any:
+    """``sql/logs/<name>.sql`` with ``{relation}`` replaced by a catalog-quoted, schema-qualified name."""
+    from sqlalchemy import text
+
+    return text(load_sql(f"logs/{name}").replace("{relation}", relation))
+
+
+def _tid(page: int) -> str:
+    return f"({int(page)},0)"
+
+
+class _LogPurge:
+    """One run of the purge: counters, timings and progress across relations."""
+
+    def __init__(self, app: Engine, window: RunWindow, policy: Policy, run_id: str) -> None:
+        self.app = app
+        self.window = window
+        self.policy = policy
+        self.run_id = run_id
+        self.cutoff = window.logs_before
+        self.layout = "plain"
+        self.started = time.monotonic()
+        self.rows_batch_deleted = 0
+        self.rows_in_dropped = 0
+        self.straggler_rows = 0
+        self.partitions_dropped = 0
+        self.partitions_deferred = 0
+        self.batches = 0
+        self.pages_walked = 0
+        self.pages_planned = 0
+        self.longest_batch_s = 0.0
+        self.would_delete = 0
+        self.would_drop: list[str] = []
+        self._last_progress_batches = 0
+
+    # -- bookkeeping -----------------------------------------------------------------------------
+
+    def _commit_unit(self, conn: Connection, work: Callable[[Connection], tuple[int, int, dict[str, int]]]) -> int:
+        """Run one unit (a batch or a drop) and its audit increment in one transaction."""
+
+        def unit(c: Connection) -> int:
+            unit_started = time.monotonic()
+            rows, partitions, counters = work(c)
+            add_audit_increment(
+                c, run_id=self.run_id, rule=RULE, as_of=self.window.as_of, cutoff=self.cutoff,
+                rows=rows, partitions=partitions, counters=counters, labels={"layout": self.layout},
+                seconds=time.monotonic() - unit_started,
+            )
+            return rows
+
+        rows, elapsed = in_transaction(conn, self.policy.lock_timeout_ms, unit)
+        self.batches += 1
+        self.longest_batch_s = max(self.longest_batch_s, elapsed)
+        faults.checkpoint("logs.after_batch")
+        if self.batches - self._last_progress_batches >= PROGRESS_EVERY:
+            self._last_progress_batches = self.batches
+            self._progress()
+        return rows
+
+    def _progress(self) -> None:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        removed = self.rows_batch_deleted + self.rows_in_dropped
+        share = 100.0 * self.pages_walked / self.pages_planned if self.pages_planned else 100.0
+        log.info(
+            "connection logs purge: %d transactions, %d rows removed so far (%.0f rows/s), "
+            "%d/%d planned pages walked (%.0f%%), longest transaction %.3f s",
+            self.batches, removed, removed / elapsed, self.pages_walked, self.pages_planned, share,
+            self.longest_batch_s,
+        )
+
+    # -- plain heaps (and partitions purged row by row) ------------------------------------------
+
+    def purge_heap(self, conn: Connection, relation: str) -> None:
+        """Delete the expired rows of one heap: index probe, sampled page-range walk, index sweep."""
+        params = {"cutoff": self.cutoff}
+        with conn.begin():
+            span = conn.execute(_relation_sql("select_expired_span", relation), params).mappings().one()
+        if span["oldest"] is None:
+            log.info("%s: nothing older than the cutoff", relation)
+            return
+        if self.window.dry_run:
+            with conn.begin():
+                self.would_delete += int(
+                    conn.execute(_relation_sql("count_expired_logs", relation), params).scalar_one()
+                )
+            return
+        with conn.begin():
+            blocks = conn.execute(
+                _relation_sql("sample_expired_blocks", relation),
+                {**params, "oldest": span["oldest"], "newest": span["newest"], "samples": SAMPLES},
+            ).scalars().all()
+            relation_pages = int(run_sql(conn, "logs/select_relation_pages", relation_name=relation).scalar_one())
+        ranges = plan_page_ranges(blocks, relation_pages, self.policy.purge_batch_pages)
+        planned = sum(end - start for start, end in ranges)
+        self.pages_planned += planned
+        log.info(
+            "%s: walking %d page range(s), %d of %d pages (%.0f%%), %d pages per batch",
+            relation, len(ranges), planned, relation_pages, 100.0 * planned / max(relation_pages, 1),
+            self.policy.purge_batch_pages,
+        )
+        delete_range = _relation_sql("delete_expired_page_range", relation)
+        for first, end in page_batches(ranges, self.policy.purge_batch_pages):
+            batch = {**params, "first_tid": _tid(first), "end_tid": _tid(end)}
+
+            def work(c: Connection, batch: dict[str, Any] = batch) -> tuple[int, int, dict[str, int]]:
+                rows = int(c.execute(delete_range, batch).rowcount)
+                return rows, 0, {"rows_batch_deleted": rows}
+
+            self.rows_batch_deleted += self._commit_unit(conn, work)
+            self.pages_walked += end - first
+        self._sweep_stragglers(conn, relation)
+
+    def _sweep_stragglers(self, conn: Connection, relation: str) -> None:
+        """Expired rows the walk did not meet, through the index, with a moving position."""
+        sweep = _relation_sql("delete_expired_stragglers", relation)
+        # Two full passes at most: the second catches rows written behind the first one's position.
+        for _ in range(2):
+            after: Any = datetime.min.replace(tzinfo=self.cutoff.tzinfo)
+            while True:
+                holder: dict[str, Any] = {}
+
+                def work(c: Connection, after: Any = after, holder: dict[str, Any] = holder) -> tuple[int, int, dict[str, int]]:
+                    row = c.execute(
+                        sweep, {"cutoff": self.cutoff, "after": after, "batch_rows": STRAGGLER_BATCH_ROWS}
+                    ).mappings().one()
+                    holder.update(row)
+                    rows = int(row["rows_deleted"])
+                    return rows, 0, {"rows_batch_deleted": rows, "straggler_rows": rows}
+
+                with conn.begin():
+                    pending = conn.execute(
+                        _relation_sql("select_expired_span", relation), {"cutoff": self.cutoff}
+                    ).mappings().one()["oldest"]
+                if pending is None:
+                    return
+                rows = self._commit_unit(conn, work)
+                self.rows_batch_deleted += rows
+                self.straggler_rows += rows
+                if not holder.get("found"):
+                    break
+                after = holder["last_at"]
+        with conn.begin():
+            left = conn.execute(_relation_sql("count_expired_logs", relation), {"cutoff": self.cutoff}).scalar_one()
+        if left:
+            raise RuntimeError(f"{relation}: {left} expired row(s) keep reappearing behind the purge; rerun")
+
+    # -- partitioned tables ------------------------------------------------------------------------
+
+    def purge_partitioned(self, conn: Connection, parent: str) -> None:
+        with conn.begin():
+            rows = run_sql(conn, "logs/select_log_partitions", parent=parent, cutoff=self.cutoff).mappings().all()
+        parts = [Partition(**row) for row in rows]
+        plan = [(part, classify_partition(part, self.cutoff)) for part in parts]
+        log.info(
+            "%s: %d partition(s): %d to drop, %d to purge row by row, %d entirely recent",
+            parent, len(plan), sum(a == "drop" for _, a in plan), sum(a == "purge" for _, a in plan),
+            sum(a == "skip" for _, a in plan),
+        )
+        for part, action in plan:
+            if action == "drop":
+                self.drop_partition(conn, part)
+        for part, action in plan:
+            if action == "purge":
+                if part.is_partitioned:
+                    self.purge_partitioned(conn, part.qualified_name)
+                else:
+                    self.purge_heap(conn, part.qualified_name)
+
+    def drop_partition(self, conn: Connection, part: Partition) -> None:
+        if self.window.dry_run:
+            self.would_drop.append(part.name)
+            with conn.begin():
+                self.would_delete += int(
+                    conn.execute(_relation_sql("count_partition_rows", part.qualified_name)).scalar_one()
+                )
+            return
+
+        def work(c: Connection) -> tuple[int, int, dict[str, int]]:
+            from sqlalchemy import text
+
+            if c.execute(text("select to_regclass(:name)"), {"name": part.qualified_name}).scalar() is None:
+                return 0, 0, {}  # dropped meanwhile (by a concurrent run): nothing left to count
+            c.execute(_relation_sql("lock_log_partition", part.qualified_name))
+            rows = int(c.execute(_relation_sql("count_partition_rows", part.qualified_name)).scalar_one())
+            c.execute(_relation_sql("drop_log_partition", part.qualified_name))
+            return rows, 1, {"rows_in_dropped_partitions": rows}
+
+        try:
+            rows = self._commit_unit(conn, work)
+        except LockRetriesExhausted:
+            # The promise is about rows: delete them now, drop the (then empty) partition another night.
+            log.warning("%s: no lock for the DROP; deleting its rows in batches instead", part.name)
+            self.partitions_deferred += 1
+            if part.is_partitioned:
+                self.purge_partitioned(conn, part.qualified_name)
+            else:
+                self.purge_heap(conn, part.qualified_name)
+            return
+        self.rows_in_dropped += rows
+        self.partitions_dropped += 1
+        log.info("dropped partition %s (%d rows)", part.name, rows)
+
+    # -- entry point ------------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        with self.app.connect() as conn:
+            with conn.begin():
+                layout = run_sql(conn, "logs/select_log_layout").mappings().first()
+            if layout is None:
+                raise RuntimeError("app.connection_logs does not exist")
+            self.layout = "partitioned" if layout["is_partitioned"] else "plain"
+            log.info(
+                "connection logs purge: layout %s, cutoff %s, dry run %s",
+                self.layout, self.cutoff.isoformat(), self.window.dry_run,
+            )
+            if not self.window.dry_run:
+                # The run's audit row exists even on a night with nothing to delete.
+                in_transaction(conn, self.policy.lock_timeout_ms, lambda c: add_audit_increment(
+                    c, run_id=self.run_id, rule=RULE, as_of=self.window.as_of, cutoff=self.cutoff, rows=0,
+                    labels={"layout": self.layout},
+                ))
+            if self.layout == "partitioned":
+                self.purge_partitioned(conn, layout["qualified_name"])
+            else:
+                self.purge_heap(conn, layout["qualified_name"])
+        return self.summary()
+
+    def summary(self) -> dict[str, Any]:
+        seconds = time.monotonic() - self.started
+        result: dict[str, Any] = {
+            "layout": self.layout,
+            "cutoff": self.cutoff.isoformat(),
+            "dry_run": self.window.dry_run,
+            "seconds": round(seconds, 3),
+        }
+        if self.window.dry_run:
+            result.update(would_delete=self.would_delete, would_drop=sorted(self.would_drop))
+        else:
+            removed = self.rows_batch_deleted + self.rows_in_dropped
+            result.update(
+                rows_deleted=removed,
+                rows_batch_deleted=self.rows_batch_deleted,
+                rows_in_dropped_partitions=self.rows_in_dropped,
+                straggler_rows=self.straggler_rows,
+                partitions_dropped=self.partitions_dropped,
+                partitions_deferred=self.partitions_deferred,
+                transactions=self.batches,
+                pages_walked=self.pages_walked,
+                longest_batch_s=round(self.longest_batch_s, 3),
+                rows_per_s=round(removed / seconds) if seconds > 0 else None,
+            )
+        log.info("connection logs purge done: %s", result)
+        return result
+
+
+def purge_connection_logs(app: Engine, window: RunWindow, policy: Policy, run_id: str) -> dict[str, Any]:
+    """Delete every connection log older than ``window.logs_before``; return counts only."""
+    return _LogPurge(app, window, policy, run_id).run()

@@ -1,0 +1,113 @@
+"""The run's row in ``retention.runs`` and the readable report (counts and cutoffs only)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from retention.policy import load_policy
+from retention.window import RunWindow
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+log = logging.getLogger(__name__)
+
+STAGES = ("accounts", "connection_logs", "prospects")
+
+
+def open_run(app: Engine, window: RunWindow, run_id: str) -> dict[str, Any]:
+    """Log the policy in force and the cutoffs; record the run (not for a dry run, which writes nothing)."""
+    from sqlalchemy import text
+
+    policy = load_policy()
+    for key, value in policy.values().items():
+        log.info("policy %s = %s (%s)", key, value, policy.bases[key])
+    cutoffs = cutoffs_of(window)
+    log.info("as_of %s, dry_run %s, cutoffs %s", window.as_of.isoformat(), window.dry_run, cutoffs)
+    if not window.dry_run:
+        with app.begin() as conn:
+            conn.execute(
+                text(
+                    "insert into retention.runs (run_id, as_of, dry_run, policy) "
+                    "values (:run_id, :as_of, false, cast(:policy as jsonb)) "
+                    "on conflict (run_id) do update set status = 'running', finished_at = null"
+                ),
+                {"run_id": run_id, "as_of": window.as_of, "policy": json.dumps(policy.values())},
+            )
+    return {"as_of": window.as_of.isoformat(), "dry_run": window.dry_run, "cutoffs": cutoffs}
+
+
+def cutoffs_of(window: RunWindow) -> dict[str, str]:
+    return {
+        "deceased_on_or_before": window.as_of.isoformat(),
+        "closed_on_or_before": window.closed_on_or_before.isoformat(),
+        "inactive_before": window.inactive_before.isoformat(),
+        "connection_logs_before": window.logs_before.isoformat(),
+        "prospects_before": window.prospects_before.isoformat(),
+    }
+
+
+def render(window: RunWindow, stages: dict[str, Any], status: str) -> str:
+    """A short report a person can read in the task log or the terminal."""
+    lines = [
+        f"GDPR retention run as of {window.as_of.isoformat()}" + (" (DRY RUN: nothing changed)" if window.dry_run else ""),
+        f"status: {status}",
+    ]
+    accounts = stages.get("accounts")
+    if accounts is None:
+        lines.append("accounts: FAILED or not run")
+    elif window.dry_run:
+        lines.append(f"accounts: would anonymise {_fmt(accounts.get('eligible', {}))}")
+    else:
+        lines.append(
+            f"accounts: anonymised {_fmt(accounts.get('anonymised', {}))} in {accounts.get('batches', 0)} batch(es); "
+            f"stored files pending deletion: {accounts.get('files_pending', 0)}"
+        )
+    logs = stages.get("connection_logs")
+    if logs is None:
+        lines.append("connection logs: FAILED or not run")
+    else:
+        verb = "would delete" if window.dry_run else "deleted"
+        count = logs.get("would_delete", 0) if window.dry_run else logs.get("rows_deleted", 0)
+        dropped = len(logs.get("would_drop", [])) if window.dry_run else logs.get("partitions_dropped", 0)
+        lines.append(f"connection logs before {window.logs_before.date()}: {verb} {count:,} rows, {dropped} partition(s)")
+    prospects = stages.get("prospects")
+    if prospects is None:
+        lines.append("prospects: FAILED or not run")
+    else:
+        verb = "would delete" if window.dry_run else "deleted"
+        count = prospects.get("would_delete", 0) if window.dry_run else prospects.get("rows_deleted", 0)
+        lines.append(f"prospects: {verb} {count:,}")
+    return "\n".join(lines)
+
+
+def _fmt(counts: dict[str, int]) -> str:
+    total = sum(counts.values())
+    return f"{total:,} (" + ", ".join(f"{k} {v:,}" for k, v in counts.items()) + ")"
+
+
+def close_run(app: Engine, window: RunWindow, run_id: str, stages: dict[str, Any]) -> dict[str, Any]:
+    """Write the run's outcome; raise if a stage did not complete, so the run shows red."""
+    from sqlalchemy import text
+
+    failed = [name for name in STAGES if stages.get(name) is None]
+    status = "failed" if failed else "success"
+    text_report = render(window, stages, status)
+    for line in text_report.splitlines():
+        log.info("%s", line)
+    summary = {"as_of": window.as_of.isoformat(), "dry_run": window.dry_run, "status": status,
+               "cutoffs": cutoffs_of(window), "stages": stages}
+    if not window.dry_run:
+        with app.begin() as conn:
+            conn.execute(
+                text(
+                    "update retention.runs set status = :status, finished_at = clock_timestamp(), "
+                    "report = cast(:report as jsonb) where run_id = :run_id"
+                ),
+                {"status": status, "report": json.dumps(summary, default=str), "run_id": run_id},
+            )
+    if failed:
+        raise RuntimeError(f"stage(s) did not complete: {', '.join(failed)}; see their task logs")
+    return summary
