@@ -56,7 +56,6 @@ TRANSIENT_ERRORS = ExceptionRetryPolicy(
             exception=[
                 "sqlalchemy.exc.OperationalError",
                 "psycopg.OperationalError",
-                "sqlalchemy.exc.DBAPIError",
             ],
             action=RetryAction.RETRY,
             reason="database unreachable, lock timeout or serialization failure",
@@ -113,10 +112,7 @@ def gdpr_retention():
             with engines() as db:
                 return open_run(db["app"], window_from_context(context), context["run_id"])
 
-        migrated = migrate_owned_schemas()
-        window = resolve_run_window()
-        migrated >> window
-        return window
+        chain(migrate_owned_schemas(), resolve_run_window())
 
     @task_group
     def accounts():
@@ -175,7 +171,6 @@ def gdpr_retention():
         done = anonymise_account_batch.expand(batch=batch_refs(planned))
         summary = finalize_accounts(planned)
         chain(reconciled, planned, done, summary)
-        return summary
 
     @task_group
     def connection_logs():
@@ -191,7 +186,7 @@ def gdpr_retention():
             with engines() as db:
                 return purge(db["app"], window_from_context(context, policy), policy, context["run_id"])
 
-        return purge_connection_logs()
+        purge_connection_logs()
 
     @task_group
     def prospects():
@@ -207,7 +202,7 @@ def gdpr_retention():
             with engines() as db:
                 return purge(db["app"], window_from_context(context, policy), policy, context["run_id"])
 
-        return purge_prospects()
+        purge_prospects()
 
     @task(trigger_rule="all_done")
     def report() -> dict:
@@ -225,11 +220,7 @@ def gdpr_retention():
         with engines() as db:
             return close_run(db["app"], window_from_context(context), context["run_id"], stages)
 
-    window = prepare()
-    accounts_done = accounts()
-    logs_done = connection_logs()
-    prospects_done = prospects()
-    chain(window, accounts_done, logs_done, prospects_done, report())
+    chain(prepare(), accounts(), connection_logs(), prospects(), report())
 
 
 gdpr_retention()

@@ -84,3 +84,10 @@ def pytest_collection_modifyitems(config, items):
         in_integration = "tests/integration" in str(item.fspath).replace(os.sep, "/")
         if in_integration and item.get_closest_marker("integration") is None:
             raise pytest.UsageError(f"{item.nodeid} lives in tests/integration but is not marked integration")
+
+
+def pytest_configure(config):
+    # Before any test module imports Airflow: its configuration is read once, at import.
+    import airflow_env
+
+    airflow_env.configure()

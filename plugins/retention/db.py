@@ -33,6 +33,8 @@ def make_engine(url: str, application_name: str = "gdpr_retention") -> Engine:
     return create_engine(
         sqlalchemy_url(url),
         pool_pre_ping=True,
+        # SQL errors must not echo bound values into task logs.
+        hide_parameters=True,
         pool_size=2,
         max_overflow=2,
         connect_args={"application_name": application_name},

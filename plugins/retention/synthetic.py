@@ -1163,12 +1163,14 @@ class _Progress:
 
 
 @contextmanager
-def _copy(cur: Any, table: str) -> Iterator[Any]:
+def _copy(cur: Any, table: str, freeze: bool = False) -> Iterator[Any]:
     from psycopg import sql
     from psycopg.copy import QueuedLibpqWriter
 
-    statement = sql.SQL("copy app.{} ({}) from stdin (format binary)").format(
-        sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in TABLE_COLUMNS[table])
+    statement = sql.SQL("copy app.{} ({}) from stdin (format binary{})").format(
+        sql.Identifier(table),
+        sql.SQL(", ").join(sql.Identifier(c) for c in TABLE_COLUMNS[table]),
+        sql.SQL(", freeze" if freeze else ""),
     )
     with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
         copy.write(COPY_HEADER)
@@ -1211,6 +1213,82 @@ def _contiguous_ids(cur: Any, table: str, expected: int) -> int:
     return int(low or 1)
 
 
+@dataclass
+class _DeferredDDL:
+    """Keys, indexes and foreign keys of the app schema, dropped for the load and recreated as they were."""
+
+    keys: list[tuple[str, str, str]]  # (table, constraint, definition): primary keys and unique constraints
+    indexes: list[str]  # CREATE INDEX statements of indexes that back no constraint
+    foreign_keys: list[tuple[str, str, str]]
+
+
+def _drop_keys_and_indexes(cur: Any) -> _DeferredDDL:
+    """PostgreSQL's bulk-load recipe: load without indexes and foreign keys, then build them once.
+
+    Everything happens in the loading transaction, so nobody sees the schema without them, and a
+    failed load rolls the DDL back too. Per-partition objects follow their partitioned parent.
+    """
+    from psycopg import sql
+
+    cur.execute(
+        """
+        select c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid), c.contype
+          from pg_constraint c
+          join pg_class t on t.oid = c.conrelid
+         where t.relnamespace = 'app'::regnamespace
+           and c.contype in ('p', 'u', 'f')
+           and c.conparentid = 0
+         order by c.conrelid, c.conname
+        """
+    )
+    constraints = cur.fetchall()
+    cur.execute(
+        """
+        select pg_get_indexdef(i.indexrelid), i.indexrelid::regclass::text
+          from pg_index i
+          join pg_class ic on ic.oid = i.indexrelid
+         where ic.relnamespace = 'app'::regnamespace
+           and not exists (select 1 from pg_constraint c where c.conindid = i.indexrelid and c.contype in ('p', 'u', 'x'))
+           and not exists (select 1 from pg_inherits h where h.inhrelid = i.indexrelid)
+         order by i.indexrelid
+        """
+    )
+    indexes = cur.fetchall()
+    deferred = _DeferredDDL(
+        keys=[(t, n, d) for t, n, d, kind in constraints if kind in ("p", "u")],
+        # A partitioned table's index definition reads "ON ONLY": recreate it with its partitions.
+        indexes=[definition.replace(" ON ONLY ", " ON ", 1) for definition, _ in indexes],
+        foreign_keys=[(t, n, d) for t, n, d, kind in constraints if kind == "f"],
+    )
+    for table, name, _ in deferred.foreign_keys + deferred.keys:
+        cur.execute(
+            sql.SQL("alter table {} drop constraint {}").format(sql.SQL(table), sql.Identifier(name))
+        )
+    for _, name in indexes:
+        cur.execute(sql.SQL("drop index {}").format(sql.SQL(name)))
+    return deferred
+
+
+def _recreate_keys_and_indexes(cur: Any, deferred: _DeferredDDL) -> None:
+    from psycopg import sql
+
+    cur.execute("set local maintenance_work_mem = '512MB'")
+    for table, name, definition in deferred.keys:
+        cur.execute(
+            sql.SQL("alter table {} add constraint {} {}").format(
+                sql.SQL(table), sql.Identifier(name), sql.SQL(definition)
+            )
+        )
+    for definition in deferred.indexes:
+        cur.execute(sql.SQL(definition))
+    for table, name, definition in deferred.foreign_keys:
+        cur.execute(
+            sql.SQL("alter table {} add constraint {} {}").format(
+                sql.SQL(table), sql.Identifier(name), sql.SQL(definition)
+            )
+        )
+
+
 def _write_files(documents_dir: Path, files: list[tuple[str, str]]) -> None:
     made: set[Path] = set()
     for name, kind in files:
@@ -1240,6 +1318,7 @@ def generate(
     WRITE_FILES_MAX_ACCOUNTS; otherwise the rows still point under ``documents_dir``.
     """
     import psycopg
+    from psycopg import sql
 
     if accounts < 1:
         raise SyntheticDataError("accounts must be at least 1")
@@ -1263,11 +1342,30 @@ def generate(
     with psycopg.connect(conninfo, autocommit=False) as conn:
         cur = conn.cursor()
         _check_empty(cur)
+        deferred = _drop_keys_and_indexes(cur)
+        # The tables are empty: truncating them in this transaction lets COPY write frozen, all-visible
+        # rows (no hint-bit rewrite by the first reader) and restarts identities, so ids run from 1.
+        cur.execute(
+            sql.SQL("truncate {} restart identity").format(
+                sql.SQL(", ").join(sql.Identifier("app", t) for t in APP_TABLES)
+            )
+        )
+        cur.execute(
+            "select relname from pg_class where relnamespace = 'app'::regnamespace and relkind = 'r' "
+            "and relname = any(%s)",
+            (list(APP_TABLES),),
+        )
+        plain_tables = {name for (name,) in cur.fetchall()}
+
+        @contextmanager
+        def copy_into(table: str) -> Iterator[Any]:
+            with _copy(cur, table, freeze=table in plain_tables) as copy:
+                yield copy
 
         # Accounts first: every other table refers to them.
         plans = []
         report.start("accounts")
-        with _copy(cur, "accounts") as copy:
+        with copy_into("accounts") as copy:
             for k, start, n in chunks:
                 plan = plan_chunk(seed, instant, k, n)
                 plans.append(plan)
@@ -1280,7 +1378,7 @@ def generate(
         project_count = max(20, accounts // 200)
         report.start("projects")
         project_cols, published = project_rows(pools, seed, instant, project_count)
-        with _copy(cur, "projects") as copy:
+        with copy_into("projects") as copy:
             counts["projects"] += _write(copy, project_cols)
         first_project = _contiguous_ids(cur, "projects", project_count)
         report.report("projects", counts["projects"])
@@ -1290,7 +1388,7 @@ def generate(
 
         def per_chunk(table: str, build) -> None:
             report.start(table)
-            with _copy(cur, table) as copy:
+            with copy_into(table) as copy:
                 for k, start, n in chunks:
                     plan = {key: value[start : start + n] for key, value in plan_all.items()}
                     ids = np.arange(first_id + start, first_id + start + n, dtype=np.int64)
@@ -1329,7 +1427,7 @@ def generate(
             pending: list[dict[str, np.ndarray]] = []
             pending_rows = 0
             block = 0
-            with _copy(cur, "connection_logs") as copy:
+            with copy_into("connection_logs") as copy:
                 for day in range(log_days):
                     rng = rng_for(seed, "connection_logs", day + 1)
                     rows = log_rows_for_day(
@@ -1356,12 +1454,20 @@ def generate(
 
         report.start("prospects")
         if prospects:
-            with _copy(cur, "prospects") as copy:
+            with copy_into("prospects") as copy:
                 collected = prospect_collection_times(seed, instant, prospects)
                 for k, start in enumerate(range(0, prospects, CHUNK_ACCOUNTS)):
                     part = collected[start : start + CHUNK_ACCOUNTS]
                     counts["prospects"] += _write(copy, prospect_rows(pools, seed, instant, part, k, start + 1))
                     report.report("prospects", counts["prospects"])
+        started = time.perf_counter()
+        _recreate_keys_and_indexes(cur, deferred)
+        if progress:
+            print(
+                f"synthetic: keys, indexes and foreign keys built: {time.perf_counter() - started:,.1f}s",
+                file=sys.stderr,
+                flush=True,
+            )
         conn.commit()
 
     with psycopg.connect(conninfo, autocommit=True) as conn:

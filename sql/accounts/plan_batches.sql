@@ -1,5 +1,5 @@
 -- Cut the eligible accounts into consecutive id ranges of at most :batch_size accounts.
--- {eligible} is sql/accounts/select_eligible_accounts.sql.
+-- The eligible set is spliced in from sql/accounts/select_eligible_accounts.sql.
 with eligible as (
     {eligible}
 ),

@@ -1,4 +1,4 @@
--- One batch: expired rows stored in heap pages [:first_page, :end_page) of {relation}.
+-- One batch: expired rows stored in heap pages [first_tid, end_tid) of {relation}.
 -- Runs as a TID Range Scan over those pages only (no index walk, no rescan); the occurred_at predicate
 -- keeps every row at or after the cutoff, including rows the application inserts meanwhile.
 delete from {relation}

@@ -1,5 +1,5 @@
 -- Sweep of expired rows the page walk did not meet (rows stored outside the sampled ranges, or written
--- behind it): the next :batch_rows of them in occurred_at order from the position :after, through the
+-- behind it): the next batch_rows of them in occurred_at order from the position "after", through the
 -- index, deleted by ctid. The position advances every batch, so dead entries are never rescanned.
 with victims as (
     select

@@ -1,6 +1,6 @@
--- Heap pages holding expired rows, sampled through the occurred_at index: for :samples + 1 instants
+-- Heap pages holding expired rows, sampled through the occurred_at index: for samples + 1 instants
 -- spread evenly from the oldest to the newest expired timestamp, the page of the first expired row at or
--- after it. :samples + 1 index probes whatever the table's size; the caller turns the pages into the
+-- after it. samples + 1 index probes whatever the table's size; the caller turns the pages into the
 -- physical ranges worth walking (the walk is exhaustive inside them, stragglers are swept afterwards).
 select distinct cast((cast(cast(s.ctid as text) as point))[0] as bigint) as block
 from generate_series(0, cast(:samples as int)) as g (i)

@@ -1,4 +1,4 @@
--- Direct partitions of :parent with their bounds, parsed from the catalog (never guessed from names).
+-- Direct partitions of the parent with their bounds, parsed from the catalog (never guessed from names).
 -- pg_get_expr(relpartbound) renders 'DEFAULT' or
 -- "FOR VALUES FROM ('2024-01-01 00:00:00+00') TO ('2024-02-01 00:00:00+00')", where either side may be
 -- MINVALUE / MAXVALUE. Bounds are cast back to timestamptz in this session (same TimeZone as the

@@ -1,0 +1,66 @@
+"""A fresh platform per test: application DB with the reference schema, an empty warehouse, and seeding helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+
+@dataclass
+class Platform:
+    app_url: str
+    warehouse_url: str
+
+    def app(self) -> psycopg.Connection:
+        return psycopg.connect(self.app_url, autocommit=True)
+
+    def warehouse(self) -> psycopg.Connection:
+        return psycopg.connect(self.warehouse_url, autocommit=True)
+
+    def scalar(self, sql: str, params: Any = None, *, db: str = "app") -> Any:
+        with (self.app() if db == "app" else self.warehouse()) as conn:
+            row = conn.execute(sql, params).fetchone()
+            return None if row is None else row[0]
+
+    def rows(self, sql: str, params: Any = None, *, db: str = "app") -> list[tuple]:
+        with (self.app() if db == "app" else self.warehouse()) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def add_account(self, conn: psycopg.Connection, **columns: Any) -> int:
+        columns.setdefault("created_at", "2015-01-01T00:00:00+00:00")
+        names = ", ".join(columns)
+        marks = ", ".join(["%s"] * len(columns))
+        return conn.execute(f"insert into app.accounts ({names}) values ({marks}) returning id",
+                            list(columns.values())).fetchone()[0]
+
+    def add(self, conn: psycopg.Connection, table: str, **columns: Any) -> None:
+        names = ", ".join(columns)
+        marks = ", ".join(["%s"] * len(columns))
+        conn.execute(f"insert into app.{table} ({names}) values ({marks})", list(columns.values()))
+
+    def fingerprint(self, *, db: str = "app") -> str:
+        """md5 of every row of every table the pipeline may touch: equal fingerprints = nothing changed."""
+        if db == "app":
+            tables = ["app.accounts", "app.education", "app.experiences", "app.languages", "app.documents",
+                      "app.applications", "app.assessments", "app.messages", "app.activity_events",
+                      "app.connection_logs", "app.prospects"]
+        else:
+            tables = [f"stats.{t}" for t in ("anonymised_cohorts", "feature_usage_monthly",
+                                              "project_applications_monthly", "language_levels",
+                                              "assessment_results", "experience_profiles")]
+        parts = []
+        for table in tables:
+            parts.append(self.scalar(
+                f"select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from {table} as t", db=db))
+        return "/".join(parts)
+
+
+def make_platform(databases, *, logs_layout: str = "partitioned") -> Platform:
+    from retention.appschema import create_app_schema
+
+    app_url = databases.create("app")
+    warehouse_url = databases.create("wh")
+    create_app_schema(app_url, logs_layout=logs_layout)
+    return Platform(app_url=app_url, warehouse_url=warehouse_url)
