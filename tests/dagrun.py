@@ -41,11 +41,12 @@ class RunOutcome:
         return any(s in ("success", "failed") for s in self.task_states.get(task_id, []))
 
 
-def run_dag(app_url: str, warehouse_url: str, *, as_of: str | None, dry_run: bool = False,
+def run_dag(platform, *, as_of: str | None, dry_run: bool = False,
             extra_env: dict[str, str] | None = None) -> RunOutcome:
-    """One DAG run; connections are passed as AIRFLOW_CONN_* like the deployment does."""
+    """One DAG run as the least-privilege pipeline role; connections passed as AIRFLOW_CONN_* like the deployment."""
     dag = load_dag()
-    env = {"AIRFLOW_CONN_APP_DB": app_url, "AIRFLOW_CONN_STATS_WAREHOUSE": warehouse_url, **(extra_env or {})}
+    env = {"AIRFLOW_CONN_APP_DB": platform.pipeline_app_url,
+           "AIRFLOW_CONN_STATS_WAREHOUSE": platform.pipeline_warehouse_url, **(extra_env or {})}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     # Distinct logical dates keep runs apart in the metadata DB; as_of comes from the conf.

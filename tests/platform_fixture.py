@@ -10,8 +10,12 @@ import psycopg
 
 @dataclass
 class Platform:
+    """Admin URLs (seeding, assertions) and the pipeline's least-privilege URLs (what the DAG uses)."""
+
     app_url: str
     warehouse_url: str
+    pipeline_app_url: str = ""
+    pipeline_warehouse_url: str = ""
 
     def app(self) -> psycopg.Connection:
         return psycopg.connect(self.app_url, autocommit=True)
@@ -57,10 +61,22 @@ class Platform:
         return "/".join(parts)
 
 
+def as_role(url: str, role: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.netloc.split("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{role}@{host}"))
+
+
 def make_platform(databases, *, logs_layout: str = "partitioned") -> Platform:
     from retention.appschema import create_app_schema
+    from retention.roles import PIPELINE_ROLE, apply_roles
 
     app_url = databases.create("app")
     warehouse_url = databases.create("wh")
     create_app_schema(app_url, logs_layout=logs_layout)
-    return Platform(app_url=app_url, warehouse_url=warehouse_url)
+    apply_roles(app_url, warehouse_url)
+    return Platform(app_url=app_url, warehouse_url=warehouse_url,
+                    pipeline_app_url=as_role(app_url, PIPELINE_ROLE),
+                    pipeline_warehouse_url=as_role(warehouse_url, PIPELINE_ROLE))

@@ -1,7 +1,15 @@
 -- What the pipeline owns in the application database: its ledger, its audit and its reference data.
 -- Idempotent: every run executes it first. Never any personal value, never a list of account ids
 -- that outlives the batch it belongs to.
-create schema if not exists retention;
+-- Created by the administrator in a least-privilege setup (CREATE SCHEMA IF NOT EXISTS would
+-- still demand CREATE on the database), so only create it when it is really missing.
+do $$
+begin
+    if not exists (select from pg_namespace where nspname = 'retention') then
+        create schema retention;
+    end if;
+end
+$$;
 
 create table if not exists retention.runs (
     run_id       text primary key,

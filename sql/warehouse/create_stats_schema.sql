@@ -2,8 +2,17 @@
 -- Aggregates only: no row describes one person, no column holds a person's id, hash or key.
 -- Cells are unique with NULLS NOT DISTINCT so that an unknown month (a NULL timestamp in the
 -- source) is a cell of its own rather than a lost count.
-create schema if not exists stats;
-create schema if not exists published;
+do $$
+begin
+    -- Pre-created by the administrator in a least-privilege setup: only create what is missing.
+    if not exists (select from pg_namespace where nspname = 'stats') then
+        create schema stats;
+    end if;
+    if not exists (select from pg_namespace where nspname = 'published') then
+        create schema published;
+    end if;
+end
+$$;
 
 create table if not exists stats.settings (
     singleton     boolean primary key default true check (singleton),

@@ -110,7 +110,7 @@ def test_boundaries_scrub_statistics_and_idempotent_rerun(databases, capfd):
     events_before = p.scalar("select count(*) from app.activity_events")
     applications_before = p.scalar("select count(*) from app.applications")
 
-    outcome = run_dag(p.app_url, p.warehouse_url, as_of=AS_OF)
+    outcome = run_dag(p, as_of=AS_OF)
     assert outcome.state_of("accounts.finalize_accounts") == "success", outcome.task_states
 
     anonymised = {label for label, i in ids.items()
@@ -164,7 +164,7 @@ def test_boundaries_scrub_statistics_and_idempotent_rerun(databases, capfd):
 
     # A rerun for the same as_of changes nothing, in either database.
     app_print, wh_print = p.fingerprint(), p.fingerprint(db="wh")
-    again = run_dag(p.app_url, p.warehouse_url, as_of=AS_OF)
+    again = run_dag(p, as_of=AS_OF)
     assert again.state_of("accounts.finalize_accounts") == "success"
     assert (p.fingerprint(), p.fingerprint(db="wh")) == (app_print, wh_print)
 
@@ -173,7 +173,7 @@ def test_dry_run_writes_nothing(databases):
     p = make_platform(databases)
     seed_boundaries(p)
     before = p.fingerprint()
-    outcome = run_dag(p.app_url, p.warehouse_url, as_of=AS_OF, dry_run=True)
+    outcome = run_dag(p, as_of=AS_OF, dry_run=True)
     assert outcome.state == "success", outcome.task_states
     assert p.fingerprint() == before
     assert p.scalar("select count(*) from retention.runs") == 0
@@ -189,14 +189,14 @@ def test_dry_run_writes_nothing(databases):
 def test_crash_mid_batch_then_rerun_counts_exactly_once(databases, fault_point):
     p = make_platform(databases)
     _, expected = seed_boundaries(p)
-    crashed = run_dag(p.app_url, p.warehouse_url, as_of=AS_OF, extra_env={"RETENTION_FAULT_POINT": fault_point})
+    crashed = run_dag(p, as_of=AS_OF, extra_env={"RETENTION_FAULT_POINT": fault_point})
     assert crashed.state == "failed"
     assert "failed" in crashed.task_states["accounts.anonymise_account_batch"]
     # The scrub rolled back: nothing anonymised, although the warehouse had committed the batch.
     assert p.scalar("select count(*) from app.accounts where anonymised_at = %s", (AS_OF,)) == 0
     assert p.scalar("select count(*) from stats.applied_batches where state = 'pending'", db="wh") == 1
 
-    rerun = run_dag(p.app_url, p.warehouse_url, as_of=AS_OF)
+    rerun = run_dag(p, as_of=AS_OF)
     assert rerun.state_of("accounts.finalize_accounts") == "success", rerun.task_states
     assert p.scalar("select count(*) from app.accounts where anonymised_at = %s", (AS_OF,)) == len(expected)
     totals = warehouse_totals(p)
@@ -227,7 +227,7 @@ def test_analyst_reads_published_only(databases, pg_admin_url):
                               postal_code="75001", birth_date="1990-01-01")
             p.add_account(c, email="alone@x.example", closed_at="2026-01-01T00:00:00+00:00",
                           postal_code="13001", birth_date="1950-01-01")
-        assert run_dag(p.app_url, p.warehouse_url, as_of=AS_OF).state_of("accounts.finalize_accounts") == "success"
+        assert run_dag(p, as_of=AS_OF).state_of("accounts.finalize_accounts") == "success"
 
         def as_analyst(url):
             params = conninfo_to_dict(url)
@@ -240,10 +240,8 @@ def test_analyst_reads_published_only(databases, pg_admin_url):
             for forbidden in ("select * from stats.anonymised_cohorts", "select * from stats.applied_batches"):
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     c.execute(forbidden)
-        with as_analyst(p.app_url) as c:
-            for forbidden in ("select * from app.accounts", "select * from retention.runs"):
-                with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                    c.execute(forbidden)
+        with pytest.raises(psycopg.OperationalError, match="CONNECT privilege"):
+            as_analyst(p.app_url)
     finally:
         databases.drop_all()
         with psycopg.connect(pg_admin_url, autocommit=True) as admin:
