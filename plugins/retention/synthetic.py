@@ -105,7 +105,10 @@ def _subtract_years(instant: datetime, years: int) -> datetime:
 def _parse_as_of(value: str | datetime) -> datetime:
     from retention.window import parse_as_of
 
-    return parse_as_of(value)
+    try:
+        return parse_as_of(value)
+    except ValueError as exc:
+        raise SyntheticDataError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -584,10 +587,10 @@ def eligible_mask(plan: dict[str, np.ndarray], as_of: datetime, inactivity_years
     cutoff = to_us(_subtract_years(as_of, inactivity_years))
     closed = (plan["closed"] != NULL_TS) & (plan["closed"] <= a)
     dead = (plan["deceased"] != NULL_TS) & (plan["deceased"] <= a)
-    dead &= (plan["post_mortem"] == NULL_DATE) | (plan["post_mortem"] < a_day)
     inactive = plan["last_active"] < cutoff
-    held = (plan["legal_hold"] != NULL_DATE) & (plan["legal_hold"] >= a_day)
-    return (closed | dead | inactive) & ~held
+    held = plan["legal_hold"] >= a_day  # a hold until today still holds (NULL_DATE is below any day)
+    kept = plan["post_mortem"] >= a_day
+    return (closed | dead | inactive) & ~held & ~kept
 
 
 def _concat_plans(plans: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -977,17 +980,36 @@ def _inet_matrix(hashes: np.ndarray, v6: np.ndarray) -> tuple[np.ndarray, np.nda
     return out, lengths
 
 
+def log_rates(plan: dict[str, np.ndarray]) -> np.ndarray:
+    """Connection rate of each account: its engagement spread over its activity window (a week at least)."""
+    window = np.maximum(plan["last_active"] - plan["created"], 7 * DAY).astype(np.float64)
+    return plan["engagement"] / window * DAY
+
+
 def log_day_counts(
-    seed: int, as_of: datetime, created: np.ndarray, last_active: np.ndarray, total: int, log_days: int
+    seed: int,
+    as_of: datetime,
+    created: np.ndarray,
+    last_active: np.ndarray,
+    rates: np.ndarray,
+    total: int,
+    log_days: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rows per day (oldest first): account rows follow the accounts active that day, visitors spread evenly."""
+    """Rows per day (oldest first): account rows follow the rates of the accounts active that day,
+    visitors (about 12%) spread evenly; both quieter at weekends."""
     rng = rng_for(seed, "connection_logs", 0)
     a = to_us(as_of)
-    t0 = a - (log_days - np.arange(log_days)) * DAY
-    sorted_created, sorted_last = np.sort(created), np.sort(last_active)
-    active = np.searchsorted(sorted_created, t0 + DAY, side="left") - np.searchsorted(sorted_last, t0, side="left")
+    period_start = a - log_days * DAY
+    t0 = period_start + np.arange(log_days) * DAY
+    first_day = np.clip((created - period_start) // DAY, 0, log_days)
+    last_day = (last_active - period_start) // DAY
+    inside = (last_day >= 0) & (first_day < log_days)
+    last_day = np.minimum(last_day, log_days - 1)
+    diff = np.bincount(first_day[inside], rates[inside], log_days + 1)
+    diff -= np.bincount(last_day[inside] + 1, rates[inside], log_days + 1)
+    active = np.maximum(np.cumsum(diff)[:log_days], 0)
     weekday = np.array([1.0, 1.0, 1.0, 1.0, 0.95, 0.7, 0.65])[((t0 // DAY) + 5) % 7]  # 2000-01-01 was a Saturday
-    weights = np.maximum(active, 0) * weekday
+    weights = active * weekday
     accounts_total = int(round(total * 0.88)) if weights.sum() > 0 else 0
     per_day = rng.multinomial(accounts_total, weights / weights.sum()) if accounts_total else np.zeros(log_days, int)
     visitors = rng.multinomial(total - accounts_total, weekday / weekday.sum())
@@ -1002,17 +1024,23 @@ def log_rows_for_day(
     order_by_created: np.ndarray,
     created_sorted: np.ndarray,
     last_by_created: np.ndarray,
+    rate_by_created: np.ndarray,
     first_id: int,
     ua_count: int,
     salt: int,
 ) -> dict[str, np.ndarray]:
-    """One day of connection logs, sorted by time (account rows inside each account's activity window)."""
+    """One day of connection logs, sorted by time (account rows inside each account's activity window).
+
+    The ``*_by_created`` arrays describe the accounts in order of creation (``order_by_created``).
+    """
     t1 = day_start + DAY
     prefix = int(np.searchsorted(created_sorted, t1, side="left"))
     chosen = np.empty(0, dtype=np.int64)
     if n_accounts:
         candidates = np.flatnonzero(last_by_created[:prefix] >= day_start)
-        chosen = candidates[rng.integers(0, len(candidates), n_accounts)]
+        cdf = np.cumsum(rate_by_created[candidates])
+        picks = np.searchsorted(cdf, rng.random(n_accounts) * cdf[-1], side="right")
+        chosen = candidates[np.minimum(picks, len(candidates) - 1)]
     n_acc = len(chosen)
     lo = np.maximum(created_sorted[chosen], day_start)
     hi = np.minimum(last_by_created[chosen], t1 - 1)
@@ -1417,12 +1445,14 @@ def generate(
         report.start("connection_logs")
         total_logs = int(round(accounts * logs_per_account))
         if total_logs:
+            rates = log_rates(plan_all)
             per_day, visitors = log_day_counts(
-                seed, instant, plan_all["created"], plan_all["last_active"], total_logs, log_days
+                seed, instant, plan_all["created"], plan_all["last_active"], rates, total_logs, log_days
             )
             order_by_created = np.argsort(plan_all["created"], kind="stable")
             created_sorted = plan_all["created"][order_by_created]
             last_by_created = plan_all["last_active"][order_by_created]
+            rate_by_created = rates[order_by_created]
             a = to_us(instant)
             pending: list[dict[str, np.ndarray]] = []
             pending_rows = 0
@@ -1438,6 +1468,7 @@ def generate(
                         order_by_created,
                         created_sorted,
                         last_by_created,
+                        rate_by_created,
                         first_id,
                         len(pools.user_agent),
                         seed,

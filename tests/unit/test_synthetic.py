@@ -204,9 +204,10 @@ def test_profile_rows(pools, plan, tmp_path):
 def test_connection_log_day_is_sorted_and_in_windows(pools, plan):
     order = np.argsort(plan["created"], kind="stable")
     created_sorted, last_sorted = plan["created"][order], plan["last_active"][order]
+    rates = s.log_rates(plan)[order]
     day_start = s.to_us(AS_OF) - 200 * s.DAY
     rows = s.log_rows_for_day(s.rng_for(1, "connection_logs", 5), day_start, 3_000, 400, order, created_sorted,
-                              last_sorted, 1, len(pools.user_agent), 1)
+                              last_sorted, rates, 1, len(pools.user_agent), 1)
     when, account = rows["when"], rows["account"]
     assert np.all(np.diff(when) >= 0)
     assert np.all((when >= day_start) & (when < day_start + s.DAY))
@@ -230,7 +231,8 @@ def test_connection_log_day_is_sorted_and_in_windows(pools, plan):
 
 
 def test_log_day_counts_add_up(plan):
-    per_day, visitors = s.log_day_counts(1, AS_OF, plan["created"], plan["last_active"], 500_000, 1095)
+    per_day, visitors = s.log_day_counts(1, AS_OF, plan["created"], plan["last_active"], s.log_rates(plan),
+                                         500_000, 1095)
     assert per_day.sum() + visitors.sum() == 500_000
     assert 0.1 <= visitors.sum() / 500_000 <= 0.14
     assert per_day[-30:].mean() > per_day[:30].mean()  # the platform grows
