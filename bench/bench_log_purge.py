@@ -9,7 +9,8 @@ identical data:
 
 * ``purge``: ``retention.logs.purge_connection_logs`` (partitioned: DROP of the expired
   partitions + page-range batches in the boundary and DEFAULT partitions; plain: page-range
-  batches), then the same purge again on the purged copy (the "no-op night");
+  batches), then the same purge again on the purged copy, once at once (dead index entries still
+  there: a manual rerun) and once after a VACUUM (the next night, after autovacuum: a no-op night);
 * ``delete``: ``DELETE FROM app.connection_logs WHERE occurred_at < cutoff`` in one transaction.
 
 Prints progress and a results table (medians over ``--repeats``), writes var/bench/log_purge.json,
@@ -177,6 +178,12 @@ class Bench:
             noop_started = time.monotonic()
             noop = purge_connection_logs(engine, window, policy, f"bench-noop-{uuid.uuid4().hex[:8]}")
             noop_seconds = time.monotonic() - noop_started
+            # The next night: autovacuum has removed the dead tuples (and their index entries) by then.
+            with psycopg.connect(url, autocommit=True) as c:
+                c.execute("vacuum app.connection_logs")
+            noop_started = time.monotonic()
+            purge_connection_logs(engine, window, policy, f"bench-noop-{uuid.uuid4().hex[:8]}")
+            noop_vacuumed_seconds = time.monotonic() - noop_started
             with engine.connect() as c:
                 left = c.exec_driver_sql(
                     "select count(*) from app.connection_logs where occurred_at < %(cutoff)s",
@@ -190,7 +197,7 @@ class Bench:
             "layout": layout, "method": "purge", "seconds": seconds, "rows": result["rows_deleted"],
             "longest_tx_s": result["longest_batch_s"], "transactions": result["transactions"],
             "partitions_dropped": result["partitions_dropped"], "pages_walked": result["pages_walked"],
-            "wal_bytes": wal, "noop_seconds": noop_seconds,
+            "wal_bytes": wal, "noop_seconds": noop_seconds, "noop_vacuumed_seconds": noop_vacuumed_seconds,
         }
 
     def run_delete(self, template: str, layout: str) -> dict:
@@ -209,7 +216,7 @@ class Bench:
             self.drop_db(name)
         return {"layout": layout, "method": "delete", "seconds": seconds, "rows": rows, "longest_tx_s": seconds,
                 "transactions": 1, "partitions_dropped": 0, "pages_walked": None, "wal_bytes": wal,
-                "noop_seconds": None}
+                "noop_seconds": None, "noop_vacuumed_seconds": None}
 
 
 def summarise(runs: list[dict]) -> list[dict]:
@@ -231,20 +238,22 @@ def summarise(runs: list[dict]) -> list[dict]:
             }
             if method == "purge":
                 row["noop_median_s"] = round(statistics.median(r["noop_seconds"] for r in mine), 3)
+                row["noop_vacuumed_median_s"] = round(statistics.median(r["noop_vacuumed_seconds"] for r in mine), 3)
             table.append(row)
     return table
 
 
 def print_table(table: list[dict]) -> None:
     header = f"{'layout':<12} {'method':<7} {'median s':>9} {'min-max s':>13} {'rows':>11} {'rows/s':>11} " \
-             f"{'longest tx s':>12} {'tx':>5} {'dropped':>7} {'WAL MiB':>8} {'no-op s':>8}"
+             f"{'longest tx s':>12} {'tx':>5} {'dropped':>7} {'WAL MiB':>8} {'no-op s':>8} {'no-op vac s':>11}"
     print(header)
     print("-" * len(header))
     for r in table:
         noop = f"{r['noop_median_s']:.3f}" if "noop_median_s" in r else "-"
+        noop_vac = f"{r['noop_vacuumed_median_s']:.3f}" if "noop_vacuumed_median_s" in r else "-"
         print(f"{r['layout']:<12} {r['method']:<7} {r['median_s']:>9.3f} {r['min_s']:>6.2f}-{r['max_s']:<6.2f} "
               f"{r['rows']:>11,} {r['rows_per_s']:>11,} {r['longest_tx_s']:>12.3f} {r['transactions']:>5} "
-              f"{r['partitions_dropped']:>7} {r['wal_mib']:>8.1f} {noop:>8}")
+              f"{r['partitions_dropped']:>7} {r['wal_mib']:>8.1f} {noop:>8} {noop_vac:>11}")
     for layout in LAYOUTS:
         mine = {r["method"]: r for r in table if r["layout"] == layout}
         if {"purge", "delete"} <= set(mine):
@@ -300,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
                     runs.append(run)
                     say(f"run {repeat + 1}/{args.repeats} {layout} {method}: {run['seconds']:.2f} s, "
                         f"{run['rows']:,} rows, longest transaction {run['longest_tx_s']:.3f} s"
-                        + (f", no-op rerun {run['noop_seconds']:.3f} s" if run["noop_seconds"] is not None else ""))
+                        + (f", no-op rerun {run['noop_seconds']:.3f} s (after vacuum {run['noop_vacuumed_seconds']:.3f} s)"
+                           if run["noop_seconds"] is not None else ""))
         table = summarise(runs)
         print()
         print_table(table)

@@ -126,6 +126,18 @@ def gdpr_retention():
                 return reconcile(db["app"], db["warehouse"])
 
         @task
+        def check_accounts_before() -> dict:
+            """Gate (Great Expectations, in PostgreSQL): the schema has what the pipeline relies on and the candidate set is sane and within the policy's ceiling. Fails before anything is destroyed."""
+            from retention.policy import load_policy
+            from retention.quality.gates import check_accounts_before as check
+            from retention.runtime import engines, window_from_context
+
+            context = get_current_context()
+            policy = load_policy()
+            with engines() as db:
+                return check(db["app"], window_from_context(context, policy), policy, context["run_id"])
+
+        @task
         def plan_account_batches() -> dict:
             """Cut tonight's eligible accounts into id ranges kept in the ledger (dry run: count them per reason)."""
             from retention.accounts import plan
@@ -166,14 +178,32 @@ def gdpr_retention():
             with engines(app=True, warehouse=True) as db:
                 return finalize(db["app"], db["warehouse"], window_from_context(context), context["run_id"], planned)
 
-        reconciled = reconcile_warehouse()
+        @task
+        def check_accounts_after() -> dict:
+            """Gate: anonymised accounts hold nothing personal, the warehouse reconciles with what was removed, no published cell is under k, no warehouse text looks identifying."""
+            from retention.quality.gates import check_accounts_after as check
+            from retention.runtime import engines, window_from_context
+
+            context = get_current_context()
+            with engines(app=True, warehouse=True) as db:
+                return check(db["app"], db["warehouse"], window_from_context(context), context["run_id"])
+
         planned = plan_account_batches()
         done = anonymise_account_batch.expand(batch=batch_refs(planned))
-        summary = finalize_accounts(planned)
-        chain(reconciled, planned, done, summary)
+        chain(reconcile_warehouse(), check_accounts_before(), planned, done, finalize_accounts(planned),
+              check_accounts_after())
 
     @task_group
     def connection_logs():
+        @task
+        def measure_rows_to_keep() -> dict:
+            """Count the connection logs and prospects that must survive the purges (the after-gates compare)."""
+            from retention.quality.gates import measure_kept
+            from retention.runtime import engines, window_from_context
+
+            with engines() as db:
+                return measure_kept(db["app"], window_from_context(get_current_context()))
+
         @task
         def purge_connection_logs() -> dict:
             """Delete connection logs older than one year: drop whole expired partitions, batch-delete the rest."""
@@ -186,7 +216,19 @@ def gdpr_retention():
             with engines() as db:
                 return purge(db["app"], window_from_context(context, policy), policy, context["run_id"])
 
-        purge_connection_logs()
+        @task
+        def check_connection_logs_after(kept: dict) -> dict:
+            """Gate: no connection log before the cutoff remains, and every log at or after it is still there."""
+            from retention.quality.gates import check_logs_after
+            from retention.runtime import engines, window_from_context
+
+            context = get_current_context()
+            with engines() as db:
+                return check_logs_after(db["app"], window_from_context(context), context["run_id"],
+                                        int(kept["connection_logs"]))
+
+        kept = measure_rows_to_keep()
+        chain(kept, purge_connection_logs(), check_connection_logs_after(kept))
 
     @task_group
     def prospects():
@@ -202,7 +244,18 @@ def gdpr_retention():
             with engines() as db:
                 return purge(db["app"], window_from_context(context, policy), policy, context["run_id"])
 
-        purge_prospects()
+        @task
+        def check_prospects_after() -> dict:
+            """Gate: no prospect past retention or objected remains, and every prospect within retention is still there."""
+            from retention.quality.gates import check_prospects_after as check
+            from retention.runtime import engines, window_from_context
+
+            context = get_current_context()
+            kept = context["ti"].xcom_pull(task_ids="connection_logs.measure_rows_to_keep")
+            with engines() as db:
+                return check(db["app"], window_from_context(context), context["run_id"], int(kept["prospects"]))
+
+        chain(purge_prospects(), check_prospects_after())
 
     @task(trigger_rule="all_done")
     def report() -> dict:
@@ -217,8 +270,17 @@ def gdpr_retention():
             "connection_logs": ti.xcom_pull(task_ids="connection_logs.purge_connection_logs"),
             "prospects": ti.xcom_pull(task_ids="prospects.purge_prospects"),
         }
+        gates = {
+            name: ti.xcom_pull(task_ids=task_id)
+            for name, task_id in (
+                ("accounts_before", "accounts.check_accounts_before"),
+                ("accounts_after", "accounts.check_accounts_after"),
+                ("connection_logs_after", "connection_logs.check_connection_logs_after"),
+                ("prospects_after", "prospects.check_prospects_after"),
+            )
+        }
         with engines() as db:
-            return close_run(db["app"], window_from_context(context), context["run_id"], stages)
+            return close_run(db["app"], window_from_context(context), context["run_id"], stages, gates)
 
     chain(prepare(), accounts(), connection_logs(), prospects(), report())
 

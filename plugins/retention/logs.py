@@ -28,24 +28,39 @@ as fast as one DELETE with short transactions. The index is still what drives th
 
 1. *Is there work?* ``min``/``max(occurred_at) where occurred_at < cutoff`` -- two probes at the
    ends of the index. A night with nothing to delete stops here, in milliseconds, on any size.
-2. *Where is it?* ``policy``-independent sampling through the index: the page of the first expired
-   row at or after each of 513 instants spread from the oldest to the newest expired timestamp
-   (513 index probes). Sorted pages are clustered (a new cluster where the gap is much larger than
-   the typical one, e.g. rows of one period split between reused free space and the end of the
-   heap), widened by a margin and cut into batches of ``policy.purge_batch_pages`` pages, clipped
-   to ``pg_relation_size / block_size``. Logs are written in time order, so the expired rows sit in
-   few contiguous regions and the walk reads little more than the pages that hold them.
+2. *Where is it?* Sampling through the index: the page of the first expired row at or after
+   each of 513 instants spread from the oldest to the newest expired timestamp (513 index
+   probes), plus an index-only count of the expired rows. Sorted pages are clustered (a new
+   cluster where the gap is much larger than the typical one, e.g. rows of one period split
+   between reused free space and the end of the heap), widened by a margin and cut into batches
+   of ``policy.purge_batch_pages`` pages, clipped to ``pg_relation_size / block_size``. Logs are
+   written in time order, so the expired rows sit in few contiguous regions and the walk reads
+   little more than the pages that hold them.
 3. *Walk*: one ``DELETE ... WHERE ctid >= '(a,0)' AND ctid < '(b,0)' AND occurred_at < cutoff``
    per batch, each in its own transaction with a ``lock_timeout``; the application keeps inserting
    (new rows are at or after the cutoff, so the predicate keeps them whichever page they land on).
-4. *Sweep*: rows the sample missed (stored outside every range) or written behind the walk are
-   deleted through the index in keyset batches (position on occurred_at, never rescanning), until
-   the index says nothing expired is left. Correctness never depends on the sampling; only speed.
+4. *Sweep*, when the walk deleted fewer rows than the count: the rows the sample missed (stored
+   outside every range) are deleted through the index in keyset batches (position on
+   occurred_at, never rescanning) until none is left. Correctness never depends on the sampling,
+   only speed. (A row the application would write *during* the purge with a timestamp already a
+   year old, behind the walk, waits for the next night.)
 
 **Crash-safety and idempotence.** Each batch (and each drop) commits its deletion together with its
 increment of ``retention.rule_audit`` (rule ``purge_connection_logs``) in one transaction, so a crash
 loses at most an uncommitted batch, a rerun of the same run finishes the job and the audit counts
 every row exactly once. The cutoff derives from ``as_of`` only, so a rerun deletes nothing more.
+Batches commit with ``synchronous_commit = off`` (no WAL flush wait per batch): a *server* crash may
+lose the last few batches, each together with its audit increment, which the rerun redoes; the
+run's closing transaction commits synchronously, so when the task reports its counts they are
+durable. Every transaction, reads included, runs under ``policy.lock_timeout_ms`` and is retried
+a few times with backoff on a lock timeout or deadlock, then fails with the database's error
+(which the DAG retries as transient).
+
+**Cost of the checks.** The index-only count before the walk tells whether the walk met every
+expired row; only when it did not is the index swept (after a big walk the left end of the
+index is dead entries until vacuum, and walking through them would cost more than the walk
+saved). A manual rerun right after a big purge pays that once in its first probe; a no-op night
+after autovacuum costs milliseconds (see bench/bench_log_purge.py).
 
 **Dry run.** Counts what would go (through the index) and lists the partitions that would be
 dropped; writes nothing, not even an audit row.
@@ -200,11 +215,8 @@ def add_audit_increment(
     )
 
 
-class LockRetriesExhausted(RuntimeError):
-    """The lock never came within lock_timeout, LOCK_ATTEMPTS times in a row."""
-
-
 def is_lock_conflict(exc: BaseException) -> bool:
+    """A lock timeout or a deadlock: the transaction rolled back and may simply be tried again."""
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
     return sqlstate in LOCK_CONFLICT_STATES
 
@@ -213,7 +225,9 @@ def in_transaction(conn: Connection, timeout_ms: int, work: Callable[[Connection
     """Run ``work`` in its own transaction with a transaction-local lock_timeout; commit.
 
     Retried with exponential backoff on lock timeout or deadlock (the transaction rolled back, so
-    nothing was half done). Returns the work's result and the duration of the successful attempt.
+    nothing was half done); after LOCK_ATTEMPTS the database error is raised as it came, which the
+    DAG's retry policy treats as transient. Returns the work's result and the duration of the
+    successful attempt.
     """
     from sqlalchemy.exc import OperationalError
 
@@ -225,10 +239,8 @@ def in_transaction(conn: Connection, timeout_ms: int, work: Callable[[Connection
                     result = work(conn)
             return result, time.monotonic() - started
         except OperationalError as exc:
-            if not is_lock_conflict(exc):
+            if not is_lock_conflict(exc) or attempt == LOCK_ATTEMPTS:
                 raise
-            if attempt == LOCK_ATTEMPTS:
-                raise LockRetriesExhausted(f"no lock within {timeout_ms} ms after {attempt} attempts") from exc
             pause = BACKOFF_S * 2 ** (attempt - 1)
             log.warning("lock conflict (attempt %d/%d); retrying in %.1f s", attempt, LOCK_ATTEMPTS, pause)
             time.sleep(pause)
@@ -277,10 +289,16 @@ class _LogPurge:
 
     # -- bookkeeping -----------------------------------------------------------------------------
 
-    def _commit_unit(self, conn: Connection, work: Callable[[Connection], tuple[int, int, dict[str, int]]]) -> int:
-        """Run one unit (a batch or a drop) and its audit increment in one transaction."""
+    def _read(self, conn: Connection, query: Callable[[Connection], Any]) -> Any:
+        """A read in its own short transaction, under the same lock_timeout as every write."""
+        return in_transaction(conn, self.policy.lock_timeout_ms, query)[0]
 
-        def unit(c: Connection) -> int:
+    def _commit_unit(
+        self, conn: Connection, work: Callable[[Connection], tuple[int, int, dict[str, int]]], pages: int = 0
+    ) -> int:
+        """Run one unit (a batch or a drop) and its audit increment in one transaction; count it."""
+
+        def unit(c: Connection) -> tuple[int, int, dict[str, int]]:
             unit_started = time.monotonic()
             # Each unit is atomic with its audit increment, so a server crash that loses the last
             # few asynchronous commits loses them together, and the rerun redoes them; the closing
@@ -292,11 +310,16 @@ class _LogPurge:
                 rows=rows, partitions=partitions, counters=counters, labels={"layout": self.layout},
                 seconds=time.monotonic() - unit_started,
             )
-            return rows
+            return rows, partitions, counters
 
-        rows, elapsed = in_transaction(conn, self.policy.lock_timeout_ms, unit)
+        (rows, partitions, counters), elapsed = in_transaction(conn, self.policy.lock_timeout_ms, unit)
         self.batches += 1
         self.longest_batch_s = max(self.longest_batch_s, elapsed)
+        self.rows_batch_deleted += counters.get("rows_batch_deleted", 0)
+        self.rows_in_dropped += counters.get("rows_in_dropped_partitions", 0)
+        self.straggler_rows += counters.get("straggler_rows", 0)
+        self.partitions_dropped += partitions
+        self.pages_walked += pages
         faults.checkpoint("logs.after_batch")
         if self.batches - self._last_progress_batches >= PROGRESS_EVERY:
             self._last_progress_batches = self.batches
@@ -319,23 +342,23 @@ class _LogPurge:
     def purge_heap(self, conn: Connection, relation: str) -> None:
         """Delete the expired rows of one heap: index probe and count, sampled page-range walk, sweep."""
         params = {"cutoff": self.cutoff}
-        with conn.begin():
-            span = conn.execute(_relation_sql("select_expired_span", relation), params).mappings().one()
+        span = self._read(conn, lambda c: c.execute(
+            _relation_sql("select_expired_span", relation), params).mappings().one())
         if span["oldest"] is None:
             log.info("%s: nothing older than the cutoff", relation)
             return
-        with conn.begin():
-            # Index-only count: what a dry run reports, and what the walk must account for.
-            expected = int(conn.execute(_relation_sql("count_expired_logs", relation), params).scalar_one())
+        # Index-only count: what a dry run reports, and what the walk must account for.
+        expected = int(self._read(conn, lambda c: c.execute(
+            _relation_sql("count_expired_logs", relation), params).scalar_one()))
         if self.window.dry_run:
             self.would_delete += expected
             return
-        with conn.begin():
-            blocks = conn.execute(
-                _relation_sql("sample_expired_blocks", relation),
-                {**params, "oldest": span["oldest"], "newest": span["newest"], "samples": SAMPLES},
-            ).scalars().all()
-            relation_pages = int(run_sql(conn, "logs/select_relation_pages", relation_name=relation).scalar_one())
+        blocks = self._read(conn, lambda c: c.execute(
+            _relation_sql("sample_expired_blocks", relation),
+            {**params, "oldest": span["oldest"], "newest": span["newest"], "samples": SAMPLES},
+        ).scalars().all())
+        relation_pages = int(self._read(conn, lambda c: run_sql(
+            c, "logs/select_relation_pages", relation_name=relation).scalar_one()))
         ranges = plan_page_ranges(blocks, relation_pages, self.policy.purge_batch_pages)
         planned = sum(end - start for start, end in ranges)
         self.pages_planned += planned
@@ -353,10 +376,7 @@ class _LogPurge:
                 rows = int(c.execute(delete_range, batch).rowcount)
                 return rows, 0, {"rows_batch_deleted": rows}
 
-            rows = self._commit_unit(conn, work)
-            walked_rows += rows
-            self.rows_batch_deleted += rows
-            self.pages_walked += end - first
+            walked_rows += self._commit_unit(conn, work, pages=end - first)
         if walked_rows < expected:
             # Some expired rows live outside the sampled ranges (or moved): find them through the index.
             # Skipped when the walk met them all: right after a big walk, the left end of the index is
@@ -367,7 +387,7 @@ class _LogPurge:
     def _sweep_stragglers(self, conn: Connection, relation: str) -> None:
         """Expired rows the walk did not meet, through the index, with a moving position."""
         sweep = _relation_sql("delete_expired_stragglers", relation)
-        after: Any = datetime.min.replace(tzinfo=self.cutoff.tzinfo)
+        after: Any = "-infinity"
         while True:
             holder: dict[str, Any] = {}
 
@@ -379,9 +399,7 @@ class _LogPurge:
                 rows = int(row["rows_deleted"])
                 return rows, 0, {"rows_batch_deleted": rows, "straggler_rows": rows}
 
-            rows = self._commit_unit(conn, work)
-            self.rows_batch_deleted += rows
-            self.straggler_rows += rows
+            self._commit_unit(conn, work)
             if not holder["found"]:
                 break
             after = holder["last_at"]
@@ -390,8 +408,7 @@ class _LogPurge:
     # -- partitioned tables ------------------------------------------------------------------------
 
     def purge_partitioned(self, conn: Connection, parent: str) -> None:
-        with conn.begin():
-            rows = run_sql(conn, "logs/select_log_partitions", parent=parent, cutoff=self.cutoff).mappings().all()
+        rows = self._read(conn, lambda c: run_sql(c, "logs/select_log_partitions", parent=parent).mappings().all())
         parts = [Partition(**row) for row in rows]
         plan = [(part, classify_partition(part, self.cutoff)) for part in parts]
         log.info(
@@ -410,12 +427,12 @@ class _LogPurge:
                     self.purge_heap(conn, part.qualified_name)
 
     def drop_partition(self, conn: Connection, part: Partition) -> None:
+        from sqlalchemy.exc import OperationalError
+
         if self.window.dry_run:
             self.would_drop.append(part.name)
-            with conn.begin():
-                self.would_delete += int(
-                    conn.execute(_relation_sql("count_partition_rows", part.qualified_name)).scalar_one()
-                )
+            self.would_delete += int(self._read(conn, lambda c: c.execute(
+                _relation_sql("count_partition_rows", part.qualified_name)).scalar_one()))
             return
 
         def work(c: Connection) -> tuple[int, int, dict[str, int]]:
@@ -430,25 +447,25 @@ class _LogPurge:
 
         try:
             rows = self._commit_unit(conn, work)
-        except LockRetriesExhausted:
+        except OperationalError as exc:
+            if not is_lock_conflict(exc):
+                raise
             # The promise is about rows: delete them now, drop the (then empty) partition another night.
-            log.warning("%s: no lock for the DROP; deleting its rows in batches instead", part.name)
+            log.warning("%s: no lock for the DROP after %d attempts; deleting its rows in batches instead",
+                        part.name, LOCK_ATTEMPTS)
             self.partitions_deferred += 1
             if part.is_partitioned:
                 self.purge_partitioned(conn, part.qualified_name)
             else:
                 self.purge_heap(conn, part.qualified_name)
             return
-        self.rows_in_dropped += rows
-        self.partitions_dropped += 1
         log.info("dropped partition %s (%d rows)", part.name, rows)
 
     # -- entry point ------------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
         with self.app.connect() as conn:
-            with conn.begin():
-                layout = run_sql(conn, "logs/select_log_layout").mappings().first()
+            layout = self._read(conn, lambda c: run_sql(c, "logs/select_log_layout").mappings().first())
             if layout is None:
                 raise RuntimeError("app.connection_logs does not exist")
             self.layout = "partitioned" if layout["is_partitioned"] else "plain"

@@ -26,6 +26,7 @@ class Policy:
     prospect_batch_size: int
     lock_timeout_ms: int
     max_eligible_share: float
+    eligible_ceiling_floor: int
     inactivity_notice_days: int
     bases: dict[str, str]
 
@@ -46,6 +47,7 @@ _RULES: dict[str, tuple[type, float, float]] = {
     "prospect_batch_size": (int, 1, 1_000_000),
     "lock_timeout_ms": (int, 10, 600_000),
     "max_eligible_share": (float, 0.0, 1.0),
+    "eligible_ceiling_floor": (int, 0, 10_000_000),
     "inactivity_notice_days": (int, 0, 365),
 }
 

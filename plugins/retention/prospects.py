@@ -7,8 +7,9 @@ run, and a contact dated after ``as_of`` still counts as a contact, so it keeps 
 
 **How.** One planning query finds the deletable prospects through the two indexes of the reference
 schema (``prospects_objected_idx``, ``prospects_last_touch_idx`` on the ``greatest()`` expression,
-combined in a BitmapOr) and cuts them into primary-key ranges of ``policy.prospect_batch_size``
-prospects. Each range is then deleted in its own transaction by a primary-key range scan that
+combined in a BitmapOr; on a first run where they are a large share of the table the planner
+rightly prefers one sequential scan) and cuts them into primary-key ranges of
+``policy.prospect_batch_size`` prospects. Each range is then deleted in its own transaction by a primary-key range scan that
 re-checks the rule (a prospect contacted since the plan stays), with its audit increment (rule
 ``purge_prospects``; ``details`` counts ``objected`` and ``expired``) and a transaction-local
 ``lock_timeout``. The ranges are disjoint and ordered, so no batch rescans what an earlier one

@@ -49,7 +49,7 @@ def cutoffs_of(window: RunWindow) -> dict[str, str]:
     }
 
 
-def render(window: RunWindow, stages: dict[str, Any], status: str) -> str:
+def render(window: RunWindow, stages: dict[str, Any], status: str, gates: dict[str, Any] | None = None) -> str:
     """A short report a person can read in the task log or the terminal."""
     lines = [
         f"GDPR retention run as of {window.as_of.isoformat()}" + (" (DRY RUN: nothing changed)" if window.dry_run else ""),
@@ -80,6 +80,14 @@ def render(window: RunWindow, stages: dict[str, Any], status: str) -> str:
         verb = "would delete" if window.dry_run else "deleted"
         count = prospects.get("would_delete", 0) if window.dry_run else prospects.get("rows_deleted", 0)
         lines.append(f"prospects: {verb} {count:,}")
+    for name, gate in (gates or {}).items():
+        if gate is None:
+            lines.append(f"quality gate {name}: FAILED or not run (see its task log and Data Docs)")
+        elif gate.get("skipped"):
+            lines.append(f"quality gate {name}: skipped ({gate['skipped']})")
+        else:
+            docs = [g.get("data_docs") for g in gate.get("gates", [gate]) if g.get("data_docs")]
+            lines.append(f"quality gate {name}: passed" + (f"; Data Docs: {', '.join(docs)}" if docs else ""))
     return "\n".join(lines)
 
 
@@ -88,17 +96,20 @@ def _fmt(counts: dict[str, int]) -> str:
     return f"{total:,} (" + ", ".join(f"{k} {v:,}" for k, v in counts.items()) + ")"
 
 
-def close_run(app: Engine, window: RunWindow, run_id: str, stages: dict[str, Any]) -> dict[str, Any]:
-    """Write the run's outcome; raise if a stage did not complete, so the run shows red."""
+def close_run(app: Engine, window: RunWindow, run_id: str, stages: dict[str, Any],
+              gates: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the run's outcome; raise if a stage or a gate did not complete, so the run shows red."""
     from sqlalchemy import text
 
+    gates = gates or {}
     failed = [name for name in STAGES if stages.get(name) is None]
+    failed += [f"gate {name}" for name, gate in gates.items() if gate is None]
     status = "failed" if failed else "success"
-    text_report = render(window, stages, status)
+    text_report = render(window, stages, status, gates)
     for line in text_report.splitlines():
         log.info("%s", line)
     summary = {"as_of": window.as_of.isoformat(), "dry_run": window.dry_run, "status": status,
-               "cutoffs": cutoffs_of(window), "stages": stages}
+               "cutoffs": cutoffs_of(window), "stages": stages, "gates": gates}
     if not window.dry_run:
         with app.begin() as conn:
             conn.execute(

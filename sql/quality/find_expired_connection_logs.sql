@@ -1,0 +1,1 @@
+select 1 from app.connection_logs where occurred_at < :logs_before limit 1

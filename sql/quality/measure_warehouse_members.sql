@@ -1,0 +1,1 @@
+select (select coalesce(sum(members), 0) from stats.anonymised_cohorts) as observed, :members as expected
