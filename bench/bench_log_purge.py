@@ -23,6 +23,7 @@ and drops every database it created.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -85,6 +86,10 @@ class Bench:
         self.tag = uuid.uuid4().hex[:6]
         self.created: list[str] = []
         self.lock = threading.Lock()
+        # Read once: the policy in force when the benchmark started, for every measurement.
+        self.policy = load_policy()
+        if args.batch_pages:
+            self.policy = dataclasses.replace(self.policy, purge_batch_pages=args.batch_pages)
 
     def admin(self) -> psycopg.Connection:
         return psycopg.connect(self.args.admin_url, autocommit=True)
@@ -161,11 +166,7 @@ class Bench:
 
     def run_purge(self, template: str, layout: str) -> dict:
         name, url = self.copy(template, "purge")
-        policy = load_policy()
-        if self.args.batch_pages:
-            import dataclasses
-
-            policy = dataclasses.replace(policy, purge_batch_pages=self.args.batch_pages)
+        policy = self.policy
         engine = make_engine(url)
         try:
             with self.admin() as c:
@@ -206,7 +207,7 @@ class Bench:
             with psycopg.connect(url) as c:
                 with self.admin() as a:
                     lsn = self.wal_lsn(a)
-                cutoff = RunWindow.build(AS_OF, load_policy()).logs_before
+                cutoff = RunWindow.build(AS_OF, self.policy).logs_before
                 started = time.monotonic()
                 rows = c.execute("delete from app.connection_logs where occurred_at < %s", (cutoff,)).rowcount
                 c.commit()
@@ -318,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({
             "rows": args.rows, "as_of": AS_OF.isoformat(), "data": [START.isoformat(), END.isoformat()],
-            "batch_pages": args.batch_pages or load_policy().purge_batch_pages, "server": server,
+            "batch_pages": bench.policy.purge_batch_pages,
+            "lock_timeout_ms": bench.policy.lock_timeout_ms, "server": server,
             "results": table, "runs": runs,
         }, indent=2))
         say(f"wrote {out}")
