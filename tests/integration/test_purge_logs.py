@@ -400,3 +400,38 @@ def test_application_keeps_inserting_while_the_purge_runs(make_db, layout):
     assert db.count("path = '/recent'") == 2_000
     assert max(waits) < lock_timeout_ms / 1000 + 0.5
     assert result["longest_batch_s"] < 2
+
+
+def test_least_privilege_role_drops_what_it_owns_and_deletes_the_rest(databases):
+    """As `retention_pipeline`: owned expired partitions are dropped; one the platform did not hand
+    over is emptied row by row instead (the promise holds), and left for the platform to drop."""
+    from platform_fixture import as_role
+    from retention.roles import PIPELINE_ROLE, apply_roles
+
+    app_url, warehouse_url = databases.create("logs_roles"), databases.create("wh_roles")
+    create_app_schema(app_url, logs_layout="partitioned", partitions_from=date(2025, 3, 1),
+                      partitions_to=date(2025, 8, 1))
+    apply_roles(app_url, warehouse_url)
+    with psycopg.connect(app_url, autocommit=True) as c:  # created later by the platform, not handed over
+        c.execute("create table app.connection_logs_2025_02 partition of app.connection_logs "
+                  "for values from ('2025-02-01 00:00:00+00') to ('2025-03-01 00:00:00+00')")
+        c.execute(f"grant select, delete on app.connection_logs_2025_02 to {PIPELINE_ROLE}")
+    admin = LogsDb.__new__(LogsDb)
+    admin.url, admin.layout = app_url, "partitioned"
+    admin.insert([ts("2019-01-01T00:00:00+00:00"), ts("2025-02-10T00:00:00+00:00"), ts("2025-04-10T00:00:00+00:00"),
+                  ts("2025-06-01T00:00:00+00:00"), ts("2025-06-20T00:00:00+00:00")])
+
+    pipeline = make_engine(as_role(app_url, PIPELINE_ROLE))
+    try:
+        migrate_app(pipeline)
+        policy = load_policy()
+        result = purge_connection_logs(pipeline, RunWindow.build(AS_OF, policy), policy, "run-role")
+    finally:
+        pipeline.dispose()
+
+    assert admin.instants() == [ts("2025-06-20T00:00:00+00:00")]
+    assert result["rows_deleted"] == 4
+    assert result["partitions_dropped"] == 3 and result["partitions_deferred"] == 1
+    tables = admin.tables()
+    assert "connection_logs_2025_02" in tables
+    assert not {"connection_logs_2025_03", "connection_logs_2025_04", "connection_logs_2025_05"} & tables
