@@ -86,6 +86,9 @@ TRANSIENT_ERRORS = ExceptionRetryPolicy(
         "retries": 2,
         "retry_delay": timedelta(minutes=2),
         "retry_policy": TRANSIENT_ERRORS,
+        # Caps the pipeline's concurrent sessions on the application database (create it with
+        # `airflow pools set retention_app_db 2 ...`; the compose stack does).
+        "pool": "retention_app_db",
     },
 )
 def gdpr_retention():

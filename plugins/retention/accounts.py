@@ -115,7 +115,12 @@ def _create_batch_tables(conn: Connection) -> None:
     conn.exec_driver_sql(
         "create temp table batch_locked (id bigint primary key) on commit drop;"
         "create temp table batch_members (id bigint primary key, reason text not null) on commit drop;"
-        "create temp table kept_documents (id bigint primary key) on commit drop"
+        "create temp table kept_documents (id bigint primary key) on commit drop;"
+        # A batch is a few thousand accounts against tables of millions of rows: every join must
+        # walk the account_id indexes. Hash and merge joins scan the whole child table per batch
+        # (the 5x trap measured in postgres-floor.md), so they are off for this transaction only.
+        "set local enable_hashjoin = off;"
+        "set local enable_mergejoin = off"
     )
 
 

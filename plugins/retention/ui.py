@@ -20,6 +20,11 @@ def main() -> None:
     print(f"[ui] Airflow UI on http://localhost:{env['AIRFLOW__API__PORT']} (DAG gdpr_retention, the demo run under Runs)")
     print(f"[ui] login: user 'admin', password in {passwords} (written at first start)")
     airflow = str(Path(sys.executable).with_name("airflow"))
+    import subprocess
+
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run([airflow, "pools", "set", "retention_app_db", "2", "gdpr_retention: application DB sessions"],
+                   env=env, check=True, capture_output=True)
     os.execve(airflow, [airflow, "standalone"], env)
 
 

@@ -1,5 +1,11 @@
--- Candidates for one reason against the ceiling (a share of the live accounts, from the policy).
+-- The largest number of candidates for any one reason, against the ceiling: a share of the live
+-- accounts (policy), never below the policy's floor. One pass over the candidate query.
+with per_reason as (
+    select e.reason, count(*) as candidates
+    from ({eligible}) as e
+    group by e.reason
+)
 select
-    (select count(*) from ({eligible}) as e where e.reason = :reason) as observed,
+    coalesce((select max(candidates) from per_reason), 0) as observed,
     greatest(floor(:max_share * (select count(*) from app.accounts where anonymised_at is null)), :ceiling_floor)
         as expected

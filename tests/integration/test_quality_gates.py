@@ -80,7 +80,7 @@ def test_runaway_rule_stops_before_anything_is_destroyed(databases):
                   "select 'm' || g || '@example.org', '2018-01-01', '2019-01-01' from generate_series(1, 300) g")
     outcome = run_dag(p, as_of=AS_OF)
     assert_stopped_at(outcome, "accounts.check_accounts_before", ["accounts.anonymise_account_batch"])
-    assert failed_checks(p, "accounts_before") == [("candidates_inactive_within_ceiling", 300, 100)]
+    assert failed_checks(p, "accounts_before") == [("candidates_per_reason_within_ceiling", 300, 100)]
     assert p.scalar("select count(*) from app.accounts where anonymised_at is not null") == 0
 
 
