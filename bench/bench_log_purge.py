@@ -244,7 +244,22 @@ def summarise(runs: list[dict]) -> list[dict]:
     return table
 
 
-def print_table(table: list[dict]) -> None:
+def paired_ratios(runs: list[dict]) -> dict[str, float]:
+    """Median over repeats of purge / DELETE measured back to back (robust to a machine whose load
+    changes during the benchmark)."""
+    ratios = {}
+    for layout in LAYOUTS:
+        pairs = []
+        for repeat in sorted({r["repeat"] for r in runs if r["layout"] == layout}):
+            got = {r["method"]: r["seconds"] for r in runs if r["layout"] == layout and r["repeat"] == repeat}
+            if {"purge", "delete"} <= set(got):
+                pairs.append(got["purge"] / got["delete"])
+        if pairs:
+            ratios[layout] = round(statistics.median(pairs), 3)
+    return ratios
+
+
+def print_table(table: list[dict], ratios: dict[str, float]) -> None:
     header = f"{'layout':<12} {'method':<7} {'median s':>9} {'min-max s':>13} {'rows':>11} {'rows/s':>11} " \
              f"{'longest tx s':>12} {'tx':>5} {'dropped':>7} {'WAL MiB':>8} {'no-op s':>8} {'no-op vac s':>11}"
     print(header)
@@ -258,7 +273,8 @@ def print_table(table: list[dict]) -> None:
     for layout in LAYOUTS:
         mine = {r["method"]: r for r in table if r["layout"] == layout}
         if {"purge", "delete"} <= set(mine):
-            print(f"{layout}: purge / one DELETE = {mine['purge']['median_s'] / mine['delete']['median_s']:.2f}x")
+            print(f"{layout}: purge / one DELETE = {mine['purge']['median_s'] / mine['delete']['median_s']:.2f}x "
+                  f"(medians), {ratios[layout]:.2f}x (median of back-to-back pairs)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -307,21 +323,28 @@ def main(argv: list[str] | None = None) -> int:
                 methods = ("purge", "delete") if repeat % 2 == 0 else ("delete", "purge")
                 for method in methods:
                     run = (bench.run_purge if method == "purge" else bench.run_delete)(templates[layout], layout)
+                    run["repeat"] = repeat
                     runs.append(run)
                     say(f"run {repeat + 1}/{args.repeats} {layout} {method}: {run['seconds']:.2f} s, "
                         f"{run['rows']:,} rows, longest transaction {run['longest_tx_s']:.3f} s"
                         + (f", no-op rerun {run['noop_seconds']:.3f} s (after vacuum {run['noop_vacuumed_seconds']:.3f} s)"
                            if run["noop_seconds"] is not None else ""))
         table = summarise(runs)
+        ratios = paired_ratios(runs)
+        with bench.admin() as c:
+            load = c.execute("select count(*) from pg_stat_activity where state = 'active'").fetchone()[0]
         print()
-        print_table(table)
+        print_table(table, ratios)
+        print(f"host load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPU(s); "
+              f"active server sessions: {load}")
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({
             "rows": args.rows, "as_of": AS_OF.isoformat(), "data": [START.isoformat(), END.isoformat()],
             "batch_pages": bench.policy.purge_batch_pages,
             "lock_timeout_ms": bench.policy.lock_timeout_ms, "server": server,
-            "results": table, "runs": runs,
+            "results": table, "paired_ratio_purge_over_delete": ratios,
+            "load_average_at_end": os.getloadavg()[0], "runs": runs,
         }, indent=2))
         say(f"wrote {out}")
     finally:

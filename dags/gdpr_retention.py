@@ -191,10 +191,21 @@ def gdpr_retention():
             with engines(app=True, warehouse=True) as db:
                 return check(db["app"], db["warehouse"], window_from_context(context), context["run_id"])
 
+        @task
+        def refresh_inactivity_notices() -> dict:
+            """List members whose five years of inactivity end within the notice period (retention.inactivity_notices, for the platform's mailer); members active again leave the list."""
+            from retention.accounts import refresh_inactivity_notices as refresh
+            from retention.policy import load_policy
+            from retention.runtime import engines, window_from_context
+
+            policy = load_policy()
+            with engines() as db:
+                return refresh(db["app"], window_from_context(get_current_context(), policy), policy)
+
         planned = plan_account_batches()
         done = anonymise_account_batch.expand(batch=batch_refs(planned))
         chain(reconcile_warehouse(), check_accounts_before(), planned, done, finalize_accounts(planned),
-              check_accounts_after())
+              check_accounts_after(), refresh_inactivity_notices())
 
     @task_group
     def connection_logs():
@@ -272,6 +283,7 @@ def gdpr_retention():
             "accounts": ti.xcom_pull(task_ids="accounts.finalize_accounts"),
             "connection_logs": ti.xcom_pull(task_ids="connection_logs.purge_connection_logs"),
             "prospects": ti.xcom_pull(task_ids="prospects.purge_prospects"),
+            "inactivity_notices": ti.xcom_pull(task_ids="accounts.refresh_inactivity_notices"),
         }
         gates = {
             name: ti.xcom_pull(task_ids=task_id)

@@ -274,3 +274,27 @@ def finalize(app: Engine, wh: Engine, window: RunWindow, run_id: str, planned: d
             "their rows are kept and retried every night until the store accepts the deletion"
         )
     return summary
+
+
+def refresh_inactivity_notices(app: Engine, window: RunWindow, policy: Policy) -> dict[str, int]:
+    """List members whose five years of inactivity end within the notice period (for the mailer)."""
+    from sqlalchemy import text
+
+    params = {**window.params(), "inactivity_years": policy.account_inactivity_years,
+              "notice_days": policy.inactivity_notice_days}
+    upcoming_sql = load_sql("accounts/select_upcoming_inactivity")
+    if window.dry_run:
+        with app.connect() as conn:
+            pending = conn.execute(text(f"select count(*) from ({upcoming_sql}) as u"), params).scalar_one()
+        return {"pending": int(pending), "dry_run": True}
+    with app.begin() as conn:
+        conn.exec_driver_sql(
+            "create temp table upcoming_notices (account_id bigint primary key, notice_due_on date not null,"
+            " anonymise_on date not null) on commit drop"
+        )
+        conn.execute(text(f"insert into upcoming_notices {upcoming_sql}"), params)
+        changes = dict(run_sql(conn, "accounts/refresh_inactivity_notices").mappings().one())
+        pending = conn.execute(text("select count(*) from retention.inactivity_notices")).scalar_one()
+    result = {"pending": int(pending), **{k: int(v) for k, v in changes.items()}}
+    log.info("inactivity notices: %s", result)
+    return result

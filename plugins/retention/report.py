@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STAGES = ("accounts", "connection_logs", "prospects")
+STAGES = ("accounts", "connection_logs", "prospects", "inactivity_notices")
 
 
 def open_run(app: Engine, window: RunWindow, run_id: str) -> dict[str, Any]:
@@ -80,6 +80,11 @@ def render(window: RunWindow, stages: dict[str, Any], status: str, gates: dict[s
         verb = "would delete" if window.dry_run else "deleted"
         count = prospects.get("would_delete", 0) if window.dry_run else prospects.get("rows_deleted", 0)
         lines.append(f"prospects: {verb} {count:,}")
+    notices = stages.get("inactivity_notices")
+    if notices is None:
+        lines.append("inactivity notices: FAILED or not run")
+    else:
+        lines.append(f"inactivity notices pending for the mailer: {notices.get('pending', 0):,}")
     for name, gate in (gates or {}).items():
         if gate is None:
             lines.append(f"quality gate {name}: FAILED or not run (see its task log and Data Docs)")

@@ -44,6 +44,7 @@ class RunWindow:
     logs_before: datetime
     prospects_before: datetime
     notice_horizon: datetime
+    notice_inactive_before: datetime
     dry_run: bool
 
     @classmethod
@@ -57,6 +58,9 @@ class RunWindow:
             logs_before=subtract_years(instant, policy.connection_log_retention_years),
             prospects_before=subtract_years(instant, policy.prospect_retention_years),
             notice_horizon=instant + timedelta(days=policy.inactivity_notice_days),
+            notice_inactive_before=subtract_years(
+                instant + timedelta(days=policy.inactivity_notice_days), policy.account_inactivity_years
+            ),
             dry_run=bool(dry_run),
         )
 
@@ -70,6 +74,7 @@ class RunWindow:
             "logs_before": self.logs_before,
             "prospects_before": self.prospects_before,
             "notice_horizon": self.notice_horizon,
+            "notice_inactive_before": self.notice_inactive_before,
         }
 
     def to_xcom(self) -> dict[str, object]:

@@ -98,3 +98,13 @@ create table if not exists retention.quality_results (
     recorded_at timestamptz not null default clock_timestamp(),
     primary key (run_id, gate, check_name)
 );
+
+-- Members to warn before anonymisation for inactivity, for the platform's mailer. A row lives only
+-- until the planned anonymisation: every run rebuilds the list, so an account that became active
+-- again, closed, or was anonymised leaves it.
+create table if not exists retention.inactivity_notices (
+    account_id       bigint primary key,
+    notice_due_on    date not null,
+    anonymise_on     date not null,
+    listed_at        timestamptz not null default clock_timestamp()
+);
