@@ -1,0 +1,340 @@
+"""Benchmark: the whole nightly run through Airflow against the raw-SQL floor, on identical copies.
+
+For each size (``--sizes``, default 1,000,000 accounts; about 10 % eligible, ~20 logs and ~20
+activity events per account, 20 % as many prospects) the synthetic generator builds the data once
+into a template database; every measurement then runs on its own ``CREATE DATABASE ... TEMPLATE``
+copy, so all of them see the same rows:
+
+* ``dag``: one real run of ``gdpr_retention`` (``airflow dags test``, every task in one worker
+  process, whose peak resident memory is reported), stage times read from Airflow's task instances;
+* ``floor``: the same work as the fewest hand-written set-based statements, one transaction per
+  stage, no batches, no checks (accounts: eligible set, the six aggregates, one scrub statement;
+  logs: DROP of the expired partitions and one DELETE; prospects: one DELETE);
+* ``noop``: the run right after (the next night), on the full tables: what a quiet night costs;
+* ``fanout``: the accounts batches processed by 1 and then 2 parallel worker processes (what the
+  mapped task does on a Celery deployment), on fresh copies.
+
+Prints progress and a table (stage, rows, seconds, rows/s, ratio to the floor, worker peak memory),
+writes ``var/bench/pipeline.json`` and an SVG chart ``var/bench/pipeline.svg``, drops its databases.
+
+    make bench                                   # 1,000,000 accounts (about 15 minutes here)
+    make bench BENCH_ARGS="--sizes 100000,1000000"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "plugins"))
+
+AS_OF = "2026-06-15T00:00:00+00:00"
+NEXT_NIGHT = "2026-06-16T00:00:00+00:00"
+OUT = REPO / "var" / "bench"
+STAGES = ("accounts", "accounts gates", "connection_logs", "connection_logs gates", "prospects", "prospects gates")
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def url(admin: str, dbname: str, user: str | None = None) -> str:
+    from psycopg.conninfo import conninfo_to_dict
+
+    p = conninfo_to_dict(admin)
+    return f"postgresql://{user or p.get('user', 'postgres')}@{p.get('host', '127.0.0.1')}:{p.get('port', 5432)}/{dbname}"
+
+
+class Databases:
+    def __init__(self, admin: str) -> None:
+        self.admin, self.names = admin, []
+
+    def create(self, prefix: str, template: str | None = None) -> str:
+        name = f"rt_bench_{prefix}_{uuid.uuid4().hex[:6]}"
+        with psycopg.connect(self.admin, autocommit=True) as c:
+            c.execute(f'create database "{name}"' + (f' template "{template}"' if template else ""))
+        self.names.append(name)
+        return name
+
+    def drop(self, name: str) -> None:
+        with psycopg.connect(self.admin, autocommit=True) as c:
+            c.execute(f'drop database if exists "{name}" with (force)')
+
+    def drop_all(self) -> None:
+        for name in self.names:
+            self.drop(name)
+
+
+def build_template(dbs: Databases, accounts: int) -> str:
+    from retention.appschema import create_app_schema
+    from retention.roles import apply_roles
+    from retention.synthetic import generate
+
+    name = dbs.create(f"tpl{accounts}")
+    conninfo = make_conninfo(dbs.admin, dbname=name)
+    create_app_schema(conninfo)
+    started = time.monotonic()
+    counts = generate(conninfo, accounts=accounts, seed=1, as_of=AS_OF, documents_dir=REPO / "var" / "bench-docs",
+                      progress=True, write_files=False)
+    say(f"generated {sum(counts.values()):,} rows in {time.monotonic() - started:.0f} s")
+    wh = dbs.create(f"whtpl{accounts}")
+    apply_roles(conninfo, make_conninfo(dbs.admin, dbname=wh))
+    with psycopg.connect(conninfo, autocommit=True) as c:
+        c.execute("vacuum analyze")
+    dbs.drop(wh)
+    return name
+
+
+def clone(dbs: Databases, template: str) -> tuple[str, str]:
+    """An application DB copied from the template and an empty warehouse, grants for the pipeline role."""
+    from retention.roles import apply_roles
+
+    app = dbs.create("app", template)
+    wh = dbs.create("wh")
+    apply_roles(make_conninfo(dbs.admin, dbname=app), make_conninfo(dbs.admin, dbname=wh))
+    return app, wh
+
+
+def airflow_env(home: Path, app_url: str, wh_url: str) -> dict[str, str]:
+    return {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW_CONN_APP_DB": app_url, "AIRFLOW_CONN_STATS_WAREHOUSE": wh_url,
+            "PYTHONPATH": str(REPO / "plugins"), "RETENTION_DATA_DOCS_DIR": str(home / "data_docs")}
+
+
+def run_dag(home: Path, app_url: str, wh_url: str, as_of: str) -> dict:
+    """One `airflow dags test` run; returns stage seconds (from task instances) and peak RSS (MB)."""
+    env = airflow_env(home, app_url, wh_url)
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    if not (home / "airflow.db").exists():
+        subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    log = home / f"run-{uuid.uuid4().hex[:6]}.log"
+    started = time.monotonic()
+    with log.open("w") as out:
+        proc = subprocess.Popen([airflow, "dags", "test", "gdpr_retention", "-c", json.dumps({"as_of": as_of})],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            time.sleep(2)
+            say(f"    ... dag run {time.monotonic() - started:.0f} s")
+    wall = time.monotonic() - started
+    with sqlite3.connect(home / "airflow.db") as db:
+        run_id = db.execute("select run_id from dag_run order by id desc limit 1").fetchone()[0]
+        tis = db.execute("select task_id, state, (julianday(end_date) - julianday(start_date)) * 86400 "
+                         "from task_instance where run_id = ?", (run_id,)).fetchall()
+    failed = [t for t, s, _ in tis if s not in ("success", "skipped")]
+    if failed:
+        raise SystemExit(f"dag run failed at {failed}; see {log}")
+    stages = dict.fromkeys(STAGES, 0.0)
+    for task_id, _, seconds in tis:
+        group = task_id.split(".")[0]
+        if group in ("accounts", "connection_logs", "prospects"):
+            is_gate = ".check_" in task_id or ".measure_" in task_id
+            stages[group + (" gates" if is_gate else "")] += seconds or 0.0
+    return {"stages": stages, "wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "exit": os.waitstatus_to_exitcode(status)}
+
+
+def audit_rows(app_url: str) -> dict[str, int]:
+    with psycopg.connect(app_url) as c:
+        rows = dict(c.execute("select rule, sum(rows_affected)::bigint from retention.rule_audit group by rule").fetchall())
+    return {"accounts": sum(v for k, v in rows.items() if k.startswith("anonymise_")),
+            "connection_logs": rows.get("purge_connection_logs", 0), "prospects": rows.get("purge_prospects", 0)}
+
+
+def floor(admin: str, app: str) -> dict[str, float]:
+    """The raw floor: the fewest set-based statements, one transaction per stage."""
+    from retention.accounts import ALL_IDS, _eligible_sql
+    from retention.db import make_engine
+    from retention.policy import load_policy
+    from retention.sqlfiles import load_sql
+    from retention.warehouse import STATS_TABLES
+    from retention.window import RunWindow
+    from sqlalchemy import text
+
+    w = RunWindow.build(AS_OF, load_policy())
+    engine = make_engine(url(admin, app))
+    seconds = {}
+    with engine.connect() as c:
+        started = time.monotonic()
+        with c.begin():
+            c.exec_driver_sql("create temp table batch_members (id bigint primary key, reason text) on commit drop;"
+                              "create temp table kept_documents (id bigint primary key) on commit drop")
+            c.execute(text(f"insert into batch_members select id, reason from ({_eligible_sql()}) e"),
+                      {**w.params(), **ALL_IDS})
+            c.exec_driver_sql("analyze batch_members")
+            for t in STATS_TABLES:
+                c.execute(text(load_sql(t.aggregate_sql)), w.params()).all()
+            c.execute(text(load_sql("accounts/scrub_batch")), w.params()).all()
+        seconds["accounts"] = time.monotonic() - started
+        started = time.monotonic()
+        with c.begin():
+            parts = c.execute(text(
+                "select c.oid::regclass::text from pg_inherits i join pg_class c on c.oid = i.inhrelid "
+                "where i.inhparent = 'app.connection_logs'::regclass and pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT' "
+                "and (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \\(''([^'']+)''\\)'))[1]::timestamptz <= :cutoff"),
+                {"cutoff": w.logs_before}).scalars().all()
+            for part in parts:
+                c.exec_driver_sql(f"drop table {part}")
+            c.execute(text("delete from app.connection_logs where occurred_at < :cutoff"), {"cutoff": w.logs_before})
+        seconds["connection_logs"] = time.monotonic() - started
+        started = time.monotonic()
+        with c.begin():
+            c.execute(text("delete from app.prospects where objected_at <= :as_of "
+                           "or greatest(collected_at, last_contact_at) < :before"),
+                      {"as_of": w.as_of, "before": w.prospects_before})
+        seconds["prospects"] = time.monotonic() - started
+    engine.dispose()
+    return seconds
+
+
+def _work_batches(args: tuple[str, str, str, list[int]]) -> float:
+    app_url, wh_url, plan_id, batch_nos = args
+    from retention.accounts import process_batch
+    from retention.db import make_engine
+    from retention.policy import load_policy
+    from retention.window import RunWindow
+
+    policy = load_policy()
+    window = RunWindow.build(AS_OF, policy)
+    app, wh = make_engine(app_url), make_engine(wh_url)
+    started = time.monotonic()
+    for n in batch_nos:
+        process_batch(app, wh, window, policy, plan_id, n)
+    return time.monotonic() - started
+
+
+def fanout(admin: str, app: str, wh: str, workers: int) -> float:
+    """Accounts batches processed by `workers` parallel processes (as mapped tasks on Celery workers)."""
+    from retention.accounts import plan, reconcile
+    from retention.db import make_engine
+    from retention.migrate import migrate_app, migrate_warehouse
+    from retention.policy import load_policy
+    from retention.window import RunWindow
+
+    policy = load_policy()
+    app_url, wh_url = url(admin, app, "retention_pipeline"), url(admin, wh, "retention_pipeline")
+    a, w = make_engine(app_url), make_engine(wh_url)
+    migrate_app(a)
+    migrate_warehouse(w, policy)
+    reconcile(a, w)
+    planned = plan(a, RunWindow.build(AS_OF, policy), policy, "bench-fanout")
+    nos = [b["batch_no"] for b in planned["batches"]]
+    shares = [(app_url, wh_url, planned["plan_id"], nos[i::workers]) for i in range(workers)]
+    started = time.monotonic()
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(_work_batches, shares))
+    return time.monotonic() - started
+
+
+def svg_chart(results: list[dict], path: Path) -> None:
+    """Seconds per stage, DAG vs floor, one group per size: compare runs over time at a glance."""
+    bars = [(f"{r['accounts'] // 1000}k {s}", r["dag"]["stages"].get(s, 0), r["floor"].get(s))
+            for r in results for s in ("accounts", "connection_logs", "prospects")]
+    top = max([b[1] for b in bars] + [b[2] or 0 for b in bars] + [1])
+    height, row = 40 + 34 * len(bars), 34
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="760" height="{height}" font-family="sans-serif" font-size="12">',
+             '<text x="10" y="20" font-size="14">gdpr_retention: seconds per stage, DAG (blue) vs raw-SQL floor (grey)</text>']
+    for i, (label, dag_s, floor_s) in enumerate(bars):
+        y = 36 + i * row
+        parts.append(f'<text x="10" y="{y + 14}">{label}</text>')
+        parts.append(f'<rect x="220" y="{y}" width="{500 * dag_s / top:.1f}" height="12" fill="#3b6fd4"/>')
+        parts.append(f'<text x="{225 + 500 * dag_s / top:.1f}" y="{y + 10}">{dag_s:.1f}s</text>')
+        if floor_s is not None:
+            parts.append(f'<rect x="220" y="{y + 14}" width="{500 * floor_s / top:.1f}" height="12" fill="#999"/>')
+            parts.append(f'<text x="{225 + 500 * floor_s / top:.1f}" y="{y + 24}">{floor_s:.1f}s</text>')
+    parts.append("</svg>")
+    path.write_text("\n".join(parts))
+
+
+def bench_size(dbs: Databases, accounts: int, skip_fanout: bool) -> dict:
+    say(f"size {accounts:,} accounts: building the template")
+    template = build_template(dbs, accounts)
+    home = Path(tempfile.mkdtemp(prefix="rt_bench_airflow_"))
+
+    say("dag run on a fresh copy")
+    app, wh = clone(dbs, template)
+    app_url, wh_url = url(dbs.admin, app, "retention_pipeline"), url(dbs.admin, wh, "retention_pipeline")
+    dag = run_dag(home, app_url, wh_url, AS_OF)
+    rows = audit_rows(url(dbs.admin, app))
+    say("no-op night (the run right after) on the same tables")
+    noop = run_dag(home, app_url, wh_url, NEXT_NIGHT)
+    dbs.drop(app)
+    dbs.drop(wh)
+
+    say("raw floor on a fresh copy")
+    app, wh = clone(dbs, template)
+    floor_s = floor(dbs.admin, app)
+    dbs.drop(app)
+    dbs.drop(wh)
+
+    fan = {}
+    if not skip_fanout:
+        for workers in (1, 2):
+            say(f"fan-out: accounts batches with {workers} parallel worker(s)")
+            app, wh = clone(dbs, template)
+            fan[workers] = fanout(dbs.admin, app, wh, workers)
+            dbs.drop(app)
+            dbs.drop(wh)
+    dbs.drop(template)
+    return {"accounts": accounts, "rows": rows, "dag": dag, "noop": noop, "floor": floor_s, "fanout_s": fan}
+
+
+def print_table(results: list[dict]) -> None:
+    print(f"{'size':>9} {'stage':<22} {'rows':>12} {'seconds':>9} {'rows/s':>10} {'floor s':>8} {'ratio':>6} "
+          f"{'noop s':>7} {'peak MB':>8}")
+    for r in results:
+        for stage in STAGES:
+            seconds = r["dag"]["stages"][stage]
+            base = stage.split(" ")[0]
+            n = r["rows"].get(base, 0) if stage == base else 0
+            fl = r["floor"].get(stage)
+            print(f"{r['accounts']:>9,} {stage:<22} {n:>12,} {seconds:>9.1f} {n / seconds if n and seconds else 0:>10,.0f} "
+                  f"{fl if fl is not None else float('nan'):>8.1f} {seconds / fl if fl else float('nan'):>6.2f} "
+                  f"{r['noop']['stages'][stage]:>7.2f} {r['dag']['peak_rss_mb']:>8.0f}")
+        gates = sum(v for k, v in r["dag"]["stages"].items() if k.endswith("gates"))
+        work = sum(v for k, v in r["dag"]["stages"].items() if not k.endswith("gates"))
+        print(f"{'':>9} gates add {gates:.1f} s to {work:.1f} s of stage work ({100 * gates / max(work, 1e-9):.0f} %); "
+              f"wall {r['dag']['wall_s']:.0f} s; fan-out accounts 1 worker {r['fanout_s'].get(1, float('nan')):.1f} s, "
+              f"2 workers {r['fanout_s'].get(2, float('nan')):.1f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000000", help="comma-separated account counts")
+    parser.add_argument("--skip-fanout", action="store_true")
+    args = parser.parse_args(argv)
+    from retention.localpg import ensure_postgres
+
+    admin = ensure_postgres(REPO / "var" / "pg")
+    dbs = Databases(admin)
+    results = []
+    try:
+        for size in (int(s) for s in args.sizes.split(",")):
+            results.append(bench_size(dbs, size, args.skip_fanout))
+    finally:
+        dbs.drop_all()
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "pipeline.json").write_text(json.dumps(results, indent=2, default=str))
+    svg_chart(results, OUT / "pipeline.svg")
+    print_table(results)
+    say(f"wrote {OUT / 'pipeline.json'} and {OUT / 'pipeline.svg'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
