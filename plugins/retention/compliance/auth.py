@@ -56,7 +56,9 @@ async def require_browser_user(request: Request) -> Any:
         if exc.status_code in (status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN):
             from airflow.api_fastapi.app import get_auth_manager
 
-            raise LoginRequired(get_auth_manager().get_url_login(next_url=str(request.url))) from None
+            # Back to the same page after login; a path, not a URL built from the Host header.
+            back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise LoginRequired(get_auth_manager().get_url_login(next_url=back)) from None
         raise
     _authorize(user)
     return user

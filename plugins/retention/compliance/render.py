@@ -17,13 +17,14 @@ if TYPE_CHECKING:
 
 COLOURS = {"deceased": "#6d4c9f", "closed": "#2f6fb0", "inactive": "#58a4b0",
            "logs": "#c77c1e", "prospects": "#4f8a3a", "failed": "#c62828"}
-CUTOFF_LABELS = (
-    ("deceased_on_or_before", "deceased reported on or before"),
-    ("closed_on_or_before", "closed on or before"),
-    ("inactive_before", "inactive since before"),
-    ("connection_logs_before", "connection logs before"),
-    ("prospects_before", "prospects untouched since before"),
+CUTOFF_LABELS = (  # (key in the run's report, short label, what it means)
+    ("deceased_on_or_before", "deceased ≤", "accounts whose death was reported on or before"),
+    ("closed_on_or_before", "closed ≤", "accounts closed on or before"),
+    ("inactive_before", "inactive <", "accounts with no activity since before"),
+    ("connection_logs_before", "logs <", "connection logs older than"),
+    ("prospects_before", "prospects <", "prospects collected or last contacted before"),
 )
+MIN_CHART_SLOTS = 10  # a few runs are drawn as bars of sensible width, newest on the right
 
 CSS = """
 :root { color-scheme: light; --ok: #1b7f3b; --bad: #c62828; --muted: #5f6b7a; --line: #dde3ea; }
@@ -54,7 +55,8 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-sp
 .small { font-size: 12px; } .mono { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; }
 ul.gates, dl.cutoffs { margin: 0; padding: 0; list-style: none; }
 dl.cutoffs { display: grid; grid-template-columns: auto auto; column-gap: 8px; font-size: 12px; }
-dl.cutoffs dt { color: var(--muted); } dl.cutoffs dd { margin: 0; font-variant-numeric: tabular-nums; }
+dl.cutoffs dt { color: var(--muted); } dl.cutoffs dd { margin: 0; font-variant-numeric: tabular-nums; white-space: nowrap; }
+dl.cutoffs dt { white-space: nowrap; }
 .gate-fail { color: var(--bad); } a { color: #1f5fa8; }
 .legend span { display: inline-block; margin-right: 14px; font-size: 12px; color: var(--muted); }
 .legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; border-radius: 2px; }
@@ -115,13 +117,14 @@ def render_backlog(backlog: Backlog) -> str:
     else:
         verdict = (f'<p class="verdict problem" data-figure="backlog.verdict">Problem: {len(overdue)} '
                    f'figure(s) overdue ({_e("; ".join(overdue))}). Check the last run and its task logs.</p>')
-    cutoffs = ", ".join(f"{label} {fmt_instant(backlog.cutoffs.get(key))}" for key, label in CUTOFF_LABELS)
+    cutoffs = "; ".join(f"{meaning} {fmt_instant(backlog.cutoffs.get(key))}" for key, _, meaning in CUTOFF_LABELS)
     return (
         f'<section id="backlog" class="card {"ok" if backlog.clear else "problem"}">'
         "<h2>Backlog right now</h2>"
-        f'<p class="note">Counted at <span data-figure="backlog.as_of">{_e(fmt_instant(backlog.as_of))}</span> '
-        f"(the wall clock) with the policy in force: {_e(cutoffs)}. Every figure should be zero after a good "
-        "night; anything else is overdue.</p>"
+        f'<p class="note">Counted at <time data-figure="backlog.as_of" datetime="{_e(backlog.as_of.isoformat())}">'
+        f"{_e(fmt_instant(backlog.as_of))}</time> (the wall clock) with the policy in force. Every figure should "
+        "be zero after a good night; anything else is overdue.</p>"
+        f'<p class="note small">Cutoffs now: {_e(cutoffs)}.</p>'
         f'<ul class="tiles">{"".join(tiles)}</ul>{verdict}</section>'
     )
 
@@ -141,8 +144,8 @@ def _gate_item(gate: GateOutcome) -> str:
 
 def _cutoffs(run: RunSummary) -> str:
     items = "".join(
-        f'<dt>{_e(label)}</dt><dd data-cutoff="{_e(key)}">{_e(fmt_instant(run.cutoffs.get(key)))}</dd>'
-        for key, label in CUTOFF_LABELS if key in run.cutoffs
+        f'<dt title="{_e(meaning)}">{_e(label)}</dt><dd data-cutoff="{_e(key)}">{_e(fmt_instant(run.cutoffs.get(key)))}</dd>'
+        for key, label, meaning in CUTOFF_LABELS if key in run.cutoffs
     )
     return f'<dl class="cutoffs">{items}</dl>' if items else "–"
 
@@ -192,7 +195,9 @@ def render_chart(runs: list[RunSummary], width: int = 960) -> str:
     left, right, panel_h, gap, top = 64, 12, 78, 34, 20
     plot_w = width - left - right
     height = top + len(panels) * (panel_h + gap) + 10
-    slot = plot_w / max(len(chronological), 1)
+    slots = max(len(chronological), MIN_CHART_SLOTS)
+    slot = plot_w / slots
+    first = slots - len(chronological)  # empty slots on the left
     bar_w = max(min(slot * 0.7, 28), 1.5)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Last {len(runs)} runs" '
              f'viewBox="0 0 {width} {height}" width="100%" data-figure="chart" data-runs="{len(runs)}">']
@@ -205,11 +210,11 @@ def render_chart(runs: list[RunSummary], width: int = 960) -> str:
         parts.append(f'<text x="{left - 6}" y="{base}" text-anchor="end">0</text>')
         parts.append(f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" stroke="#c4ccd6"/>')
         for i, (run, stack) in enumerate(zip(chronological, series, strict=True)):
-            x = left + i * slot + (slot - bar_w) / 2
+            x = left + (first + i) * slot + (slot - bar_w) / 2
             y = float(base)
             label = f"{run.run_id} | as_of {fmt_instant(run.as_of)} | {run.status} | " + ", ".join(
                 f"{name} {fmt_int(value)}" for name, value in stack)
-            parts.append(f"<g><title>{_e(label)}</title>")
+            parts.append(f'<g data-run-id="{_e(run.run_id)}"><title>{_e(label)}</title>')
             for name, value in stack:
                 h = (value / peak * (panel_h - 4)) if peak else 0
                 if h > 0:
@@ -222,7 +227,9 @@ def render_chart(runs: list[RunSummary], width: int = 960) -> str:
             parts.append("</g>")
     if chronological:
         last_y = top + len(panels) * (panel_h + gap) - gap + 16
-        parts.append(f'<text x="{left}" y="{last_y}">{_e(fmt_instant(chronological[0].as_of))}</text>')
+        if len(chronological) > 1:
+            first_x = left + first * slot
+            parts.append(f'<text x="{first_x:.1f}" y="{last_y}">{_e(fmt_instant(chronological[0].as_of))}</text>')
         parts.append(f'<text x="{left + plot_w}" y="{last_y}" text-anchor="end">'
                      f"{_e(fmt_instant(chronological[-1].as_of))}</text>")
     parts.append("</svg>")
@@ -230,7 +237,8 @@ def render_chart(runs: list[RunSummary], width: int = 960) -> str:
         ("deceased", "deceased"), ("closed", "closed"), ("inactive", "inactive"), ("logs", "connection logs"),
         ("prospects", "prospects"), ("failed", "failed run")))
     return (f'<section id="chart" class="card"><h2>Last {len(runs)} run{"s" if len(runs) != 1 else ""}</h2>'
-            f'<p class="note">Oldest left; x axis by as_of. Hover a bar for its figures.</p>'
+            f'<p class="note">One bar per run, oldest left (dates are the runs\' as_of); hover a bar for its '
+            "figures. Each panel has its own scale.</p>"
             f'<div class="legend">{legend}</div>{"".join(parts)}</section>')
 
 
