@@ -55,7 +55,10 @@ lose the last few batches, each together with its audit increment, which the rer
 run's closing transaction commits synchronously, so when the task reports its counts they are
 durable. Every transaction, reads included, runs under ``policy.lock_timeout_ms`` and is retried
 a few times with backoff on a lock timeout or deadlock, then fails with the database's error
-(which the DAG retries as transient).
+(which the DAG retries as transient). Both settings are set once for the purge's session (and
+reset before the connection returns to the pool), and the audit details are carried in memory
+between batches (the purge is the only writer of its row): a batch costs four round trips
+(BEGIN, DELETE, audit upsert, COMMIT), which matters on a busy server.
 
 **Cost of the checks.** The index-only count before the walk tells whether the walk met every
 expired row; only when it did not is the index swept (after a big walk the left end of the
@@ -192,20 +195,24 @@ def add_audit_increment(
     counters: dict[str, int] | None = None,
     labels: dict[str, str] | None = None,
     seconds: float = 0.0,
-) -> None:
+    known_details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Add one committed unit of work to the run's audit row, in the caller's transaction.
 
     ``retention/upsert_rule_audit`` accumulates rows, partitions and duration but replaces
-    ``details``; the counters kept in details are therefore read (row-locked) and summed here, so
-    that they stay exact across crashes and reruns exactly like ``rows_affected``.
+    ``details``; the counters kept in details are therefore summed here, from the stored row
+    (read under a row lock) or from ``known_details`` -- what the caller wrote last, when it is
+    the row's only writer and saves the read -- so that they stay exact across crashes and
+    reruns like ``rows_affected``. Returns the details written.
     """
     from sqlalchemy import text
 
-    current = conn.execute(
-        text("select details from retention.rule_audit where run_id = :run_id and rule = :rule for update"),
-        {"run_id": run_id, "rule": rule},
-    ).scalar_one_or_none() or {}
-    details: dict[str, Any] = dict(current)
+    if known_details is None:
+        known_details = conn.execute(
+            text("select details from retention.rule_audit where run_id = :run_id and rule = :rule for update"),
+            {"run_id": run_id, "rule": rule},
+        ).scalar_one_or_none() or {}
+    details: dict[str, Any] = dict(known_details)
     for key, value in (counters or {}).items():
         details[key] = int(details.get(key, 0)) + int(value)
     details.update(labels or {})
@@ -215,6 +222,7 @@ def add_audit_increment(
         rows_affected=int(rows), partitions_dropped=int(partitions),
         details=json.dumps(details, sort_keys=True), duration_s=float(seconds),
     )
+    return details
 
 
 def is_lock_conflict(exc: BaseException) -> bool:
@@ -223,30 +231,45 @@ def is_lock_conflict(exc: BaseException) -> bool:
     return sqlstate in LOCK_CONFLICT_STATES
 
 
+def transaction_settings(timeout_ms: int | None, synchronous: bool | None) -> dict[str, str]:
+    settings = {}
+    if timeout_ms is not None:
+        settings["lock_timeout"] = f"{int(timeout_ms)}ms"
+    if synchronous is not None:
+        settings["synchronous_commit"] = "on" if synchronous else "off"
+    return settings
+
+
+def apply_settings(conn: Connection, settings: dict[str, str], *, local: bool) -> None:
+    """One round trip: ``set_config`` of each setting, for the transaction or for the session."""
+    from sqlalchemy import text
+
+    if not settings:
+        return
+    calls = ", ".join(f"set_config('{name}', :{name}, {'true' if local else 'false'})" for name in settings)
+    conn.execute(text(f"select {calls}"), settings)
+
+
 def in_transaction(
-    conn: Connection, timeout_ms: int, work: Callable[[Connection], Any], *, synchronous: bool = True
+    conn: Connection, timeout_ms: int | None, work: Callable[[Connection], Any], *, synchronous: bool | None = True
 ) -> tuple[Any, float]:
     """Run ``work`` in its own transaction with a transaction-local lock_timeout; commit.
 
     ``synchronous=False`` commits without waiting for the WAL flush (transaction-local
-    ``synchronous_commit = off``). Retried with exponential backoff on lock timeout or deadlock
-    (the transaction rolled back, so nothing was half done); after LOCK_ATTEMPTS the database
-    error is raised as it came, which the DAG's retry policy treats as transient. Returns the
-    work's result and the duration of the successful attempt.
+    ``synchronous_commit = off``); ``None`` for either setting leaves the session's value (the
+    log purge sets both once for its session, saving a round trip per batch). Retried with
+    exponential backoff on lock timeout or deadlock (the transaction rolled back, so nothing was
+    half done); after LOCK_ATTEMPTS the database error is raised as it came, which the DAG's retry
+    policy treats as transient. Returns the work's result and the duration of the successful attempt.
     """
-    from sqlalchemy import text
     from sqlalchemy.exc import OperationalError
 
-    settings = text(
-        "select set_config('lock_timeout', :lock_timeout, true), "
-        "set_config('synchronous_commit', :synchronous_commit, true)"
-    )
-    values = {"lock_timeout": f"{int(timeout_ms)}ms", "synchronous_commit": "on" if synchronous else "off"}
+    settings = transaction_settings(timeout_ms, synchronous)
     for attempt in range(1, LOCK_ATTEMPTS + 1):
         started = time.monotonic()
         try:
             with conn.begin():
-                conn.execute(settings, values)
+                apply_settings(conn, settings, local=True)
                 result = work(conn)
             return result, time.monotonic() - started
         except OperationalError as exc:
@@ -289,8 +312,13 @@ class _BackgroundCount:
         self._conn = app.connect().execution_options(isolation_level="REPEATABLE READ")
         try:
             self._tx = self._conn.begin()
-            # The first statement of a REPEATABLE READ transaction fixes its snapshot.
-            self._conn.execute(text("select set_config('lock_timeout', :ms, true)"), {"ms": f"{int(timeout_ms)}ms"})
+            # The first statement of a REPEATABLE READ transaction fixes its snapshot. One process:
+            # the count has the whole walk to finish, and must not take CPU from it.
+            self._conn.execute(
+                text("select set_config('lock_timeout', :ms, true), "
+                     "set_config('max_parallel_workers_per_gather', '0', true)"),
+                {"ms": f"{int(timeout_ms)}ms"},
+            )
         except BaseException:
             self._conn.close()
             raise
@@ -322,6 +350,21 @@ class _BackgroundCount:
         return self._value
 
 
+def _reset_session(conn: Connection) -> None:
+    """Put the session's settings back; a connection that cannot be reset is not reused."""
+    from sqlalchemy import text
+
+    try:
+        if conn.in_transaction():
+            conn.rollback()
+        with conn.begin():
+            conn.execute(text("reset lock_timeout"))
+            conn.execute(text("reset synchronous_commit"))
+    except Exception:  # noqa: BLE001 - the original error, if any, matters more
+        log.warning("could not reset the session settings; discarding the connection")
+        conn.invalidate()
+
+
 class _LogPurge:
     """One run of the purge: counters, timings and progress across relations."""
 
@@ -344,34 +387,46 @@ class _LogPurge:
         self.longest_batch_s = 0.0
         self.would_delete = 0
         self.would_drop: list[str] = []
+        self.audit_details: dict[str, Any] = {}
         self._last_progress_batches = 0
 
     # -- bookkeeping -----------------------------------------------------------------------------
 
     def _read(self, conn: Connection, query: Callable[[Connection], Any]) -> Any:
-        """A read in its own short transaction, under the same lock_timeout as every write."""
-        return in_transaction(conn, self.policy.lock_timeout_ms, query)[0]
+        """A read in its own short transaction (under the session's lock_timeout, like every write)."""
+        return in_transaction(conn, None, query, synchronous=None)[0]
+
+    def _audit(self, conn: Connection, *, rows: int = 0, partitions: int = 0,
+               counters: dict[str, int] | None = None, seconds: float = 0.0, read: bool = False) -> dict[str, Any]:
+        """The run's audit increment, in the caller's transaction; the details it would leave.
+
+        This purge is the only writer of its (run, rule) row: after one read at the start, the
+        details are carried in memory (updated only once a transaction commits), saving a round
+        trip per batch."""
+        return add_audit_increment(
+            conn, run_id=self.run_id, rule=RULE, as_of=self.window.as_of, cutoff=self.cutoff,
+            rows=rows, partitions=partitions, counters=counters, labels={"layout": self.layout},
+            seconds=seconds, known_details=None if read else self.audit_details,
+        )
 
     def _commit_unit(
         self, conn: Connection, work: Callable[[Connection], tuple[int, int, dict[str, int]]], pages: int = 0
     ) -> int:
         """Run one unit (a batch or a drop) and its audit increment in one transaction; count it."""
 
-        def unit(c: Connection) -> tuple[int, int, dict[str, int]]:
+        def unit(c: Connection) -> tuple[int, int, dict[str, int], dict[str, Any]]:
             unit_started = time.monotonic()
             rows, partitions, counters = work(c)
-            add_audit_increment(
-                c, run_id=self.run_id, rule=RULE, as_of=self.window.as_of, cutoff=self.cutoff,
-                rows=rows, partitions=partitions, counters=counters, labels={"layout": self.layout},
-                seconds=time.monotonic() - unit_started,
-            )
-            return rows, partitions, counters
+            details = self._audit(c, rows=rows, partitions=partitions, counters=counters,
+                                  seconds=time.monotonic() - unit_started)
+            return rows, partitions, counters, details
 
         # Each unit is atomic with its audit increment, so a server crash that loses the last few
-        # asynchronous commits loses them together, and the rerun redoes them; the closing
-        # transaction of the run commits synchronously, which flushes every earlier one.
-        (rows, partitions, counters), elapsed = in_transaction(
-            conn, self.policy.lock_timeout_ms, unit, synchronous=False
+        # asynchronous commits (the session runs with synchronous_commit off) loses them together,
+        # and the rerun redoes them; the closing transaction of the run commits synchronously,
+        # which flushes every earlier one.
+        (rows, partitions, counters, self.audit_details), elapsed = in_transaction(
+            conn, None, unit, synchronous=None
         )
         self.batches += 1
         self.longest_batch_s = max(self.longest_batch_s, elapsed)
@@ -534,31 +589,37 @@ class _LogPurge:
 
     def run(self) -> dict[str, Any]:
         with self.app.connect() as conn:
-            layout = self._read(conn, lambda c: run_sql(c, "logs/select_log_layout").mappings().first())
-            if layout is None:
-                raise RuntimeError("app.connection_logs does not exist")
-            self.layout = "partitioned" if layout["is_partitioned"] else "plain"
-            log.info(
-                "connection logs purge: layout %s, cutoff %s, dry run %s",
-                self.layout, self.cutoff.isoformat(), self.window.dry_run,
-            )
-            if not self.window.dry_run:
-                # The run's audit row exists even on a night with nothing to delete.
-                in_transaction(conn, self.policy.lock_timeout_ms, lambda c: add_audit_increment(
-                    c, run_id=self.run_id, rule=RULE, as_of=self.window.as_of, cutoff=self.cutoff, rows=0,
-                    labels={"layout": self.layout},
-                ))
-            if self.layout == "partitioned":
-                self.purge_partitioned(conn, layout["qualified_name"])
-            else:
-                self.purge_heap(conn, layout["qualified_name"])
-            if not self.window.dry_run:
-                # Synchronous commit: once it returns, every batch of the run is durable.
-                in_transaction(conn, self.policy.lock_timeout_ms, lambda c: add_audit_increment(
-                    c, run_id=self.run_id, rule=RULE, as_of=self.window.as_of, cutoff=self.cutoff, rows=0,
-                    labels={"layout": self.layout},
-                ))
+            # For every transaction of this session: lock_timeout, and no wait for the WAL flush at
+            # each batch's commit (set once: one round trip saved per batch). Reset before the
+            # connection goes back to the pool.
+            with conn.begin():
+                apply_settings(conn, transaction_settings(self.policy.lock_timeout_ms, False), local=False)
+            try:
+                self._run(conn)
+            finally:
+                _reset_session(conn)
         return self.summary()
+
+    def _run(self, conn: Connection) -> None:
+        layout = self._read(conn, lambda c: run_sql(c, "logs/select_log_layout").mappings().first())
+        if layout is None:
+            raise RuntimeError("app.connection_logs does not exist")
+        self.layout = "partitioned" if layout["is_partitioned"] else "plain"
+        log.info(
+            "connection logs purge: layout %s, cutoff %s, dry run %s",
+            self.layout, self.cutoff.isoformat(), self.window.dry_run,
+        )
+        if not self.window.dry_run:
+            # The run's audit row exists even on a night with nothing to delete; read what an
+            # interrupted earlier attempt of this run left in it.
+            self.audit_details = in_transaction(conn, None, lambda c: self._audit(c, read=True), synchronous=None)[0]
+        if self.layout == "partitioned":
+            self.purge_partitioned(conn, layout["qualified_name"])
+        else:
+            self.purge_heap(conn, layout["qualified_name"])
+        if not self.window.dry_run:
+            # Synchronous commit: once it returns, every batch of the run is durable.
+            self.audit_details = in_transaction(conn, None, lambda c: self._audit(c), synchronous=True)[0]
 
     def summary(self) -> dict[str, Any]:
         seconds = time.monotonic() - self.started

@@ -36,11 +36,12 @@ def ts(text: str) -> datetime:
 class LogsDb:
     """A throwaway application database with the reference schema and the pipeline's own schema."""
 
-    def __init__(self, url: str, layout: str) -> None:
+    def __init__(self, url: str, layout: str, *, migrate: bool = True) -> None:
         self.url = url
         self.layout = layout
         self.engine = make_engine(url)
-        migrate_app(self.engine)
+        if migrate:
+            migrate_app(self.engine)
 
     def connect(self) -> psycopg.Connection:
         conn = psycopg.connect(self.url, autocommit=True)
@@ -241,6 +242,10 @@ def test_rerun_deletes_nothing_more_and_audit_stays_exact(make_db, layout):
     assert audit["partitions_dropped"] == first["partitions_dropped"] == (5 if layout == "partitioned" else 0)
     assert audit["details"]["rows_batch_deleted"] + audit["details"].get("rows_in_dropped_partitions", 0) == expired
     assert db.audit("run-2")["rows_affected"] == 0  # the night is recorded, with nothing to delete
+    for _ in range(3):  # the session settings of the purge do not leak into the engine's pool
+        with db.engine.connect() as c:
+            assert c.exec_driver_sql("show lock_timeout").scalar() == "0"
+            assert c.exec_driver_sql("show synchronous_commit").scalar() == "on"
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -416,8 +421,7 @@ def test_least_privilege_role_drops_what_it_owns_and_deletes_the_rest(databases)
         c.execute("create table app.connection_logs_2025_02 partition of app.connection_logs "
                   "for values from ('2025-02-01 00:00:00+00') to ('2025-03-01 00:00:00+00')")
         c.execute(f"grant select, delete on app.connection_logs_2025_02 to {PIPELINE_ROLE}")
-    admin = LogsDb.__new__(LogsDb)
-    admin.url, admin.layout = app_url, "partitioned"
+    admin = LogsDb(app_url, "partitioned", migrate=False)  # the platform's view, as superuser
     admin.insert([ts("2019-01-01T00:00:00+00:00"), ts("2025-02-10T00:00:00+00:00"), ts("2025-04-10T00:00:00+00:00"),
                   ts("2025-06-01T00:00:00+00:00"), ts("2025-06-20T00:00:00+00:00")])
 
@@ -428,6 +432,7 @@ def test_least_privilege_role_drops_what_it_owns_and_deletes_the_rest(databases)
         result = purge_connection_logs(pipeline, RunWindow.build(AS_OF, policy), policy, "run-role")
     finally:
         pipeline.dispose()
+        admin.engine.dispose()
 
     assert admin.instants() == [ts("2025-06-20T00:00:00+00:00")]
     assert result["rows_deleted"] == 4
