@@ -37,7 +37,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import (
+    AsyncCallback,
     CronTriggerTimetable,
+    DeadlineAlert,
+    DeadlineReference,
     ExceptionRetryPolicy,
     Param,
     RetryAction,
@@ -48,6 +51,10 @@ from airflow.sdk import (
     task,
     task_group,
 )
+from retention.alerts import DAG_FAILED, DEADLINE_MISSED, GATE_FAILED, RetentionAlertNotifier
+
+# Alerts (channel and recipients are read when an alert fires, never while parsing).
+GATE_ALERT = RetentionAlertNotifier(event=GATE_FAILED)
 
 # Transient failures only: anything else (a data error, a failed check, a bug) fails at once.
 TRANSIENT_ERRORS = ExceptionRetryPolicy(
@@ -73,6 +80,15 @@ TRANSIENT_ERRORS = ExceptionRetryPolicy(
     max_active_runs=1,
     doc_md=__doc__,
     tags=["gdpr", "retention", "nightly"],
+    on_failure_callback=RetentionAlertNotifier(event=DAG_FAILED),
+    # Not finished by 06:00 Europe/Paris: the run's logical date is 02:00 Paris (03:00 on the
+    # spring-forward night, whose deadline is therefore 07:00). Runs in the triggerer.
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        interval=timedelta(hours=4),
+        callback=AsyncCallback(RetentionAlertNotifier, kwargs={"event": DEADLINE_MISSED}),
+        name="not_finished_by_0600_paris",
+    ),
     params={
         "as_of": Param(
             None,
@@ -128,7 +144,7 @@ def gdpr_retention():
             with engines(app=True, warehouse=True) as db:
                 return reconcile(db["app"], db["warehouse"])
 
-        @task
+        @task(on_failure_callback=GATE_ALERT)
         def check_accounts_before() -> dict:
             """Gate (Great Expectations, in PostgreSQL): the schema has what the pipeline relies on and the candidate set is sane and within the policy's ceiling. Fails before anything is destroyed."""
             from retention.policy import load_policy
@@ -181,7 +197,7 @@ def gdpr_retention():
             with engines(app=True, warehouse=True) as db:
                 return finalize(db["app"], db["warehouse"], window_from_context(context), context["run_id"], planned)
 
-        @task
+        @task(on_failure_callback=GATE_ALERT)
         def check_accounts_after() -> dict:
             """Gate: anonymised accounts hold nothing personal, the warehouse reconciles with what was removed, no published cell is under k, no warehouse text looks identifying."""
             from retention.quality.gates import check_accounts_after as check
@@ -230,7 +246,7 @@ def gdpr_retention():
             with engines() as db:
                 return purge(db["app"], window_from_context(context, policy), policy, context["run_id"])
 
-        @task
+        @task(on_failure_callback=GATE_ALERT)
         def check_connection_logs_after(kept: dict) -> dict:
             """Gate: no connection log before the cutoff remains, and every log at or after it is still there."""
             from retention.quality.gates import check_logs_after
@@ -258,7 +274,7 @@ def gdpr_retention():
             with engines() as db:
                 return purge(db["app"], window_from_context(context, policy), policy, context["run_id"])
 
-        @task
+        @task(on_failure_callback=GATE_ALERT)
         def check_prospects_after() -> dict:
             """Gate: no prospect past retention or objected remains, and every prospect within retention is still there."""
             from retention.quality.gates import check_prospects_after as check

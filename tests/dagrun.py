@@ -23,6 +23,10 @@ def load_dag():
         bag = DagBag(dag_folder=str(airflow_env.REPO_ROOT / "dags"))
         assert not bag.import_errors, bag.import_errors
         _dag = bag.get_dag("gdpr_retention")
+        # Airflow 3.3.2 bug apache/airflow#73428: dag.test() crashes after a *successful* run of a DAG
+        # that has a deadline. Test runs go without it; tests/integration/test_alerts.py checks the
+        # deadline on runs created from the DAG as serialized in the metadata DB, as the scheduler does.
+        _dag.deadline = None
     return _dag
 
 

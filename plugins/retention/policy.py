@@ -28,6 +28,7 @@ class Policy:
     max_eligible_share: float
     eligible_ceiling_floor: int
     inactivity_notice_days: int
+    airflow_metadata_retention_days: int
     bases: dict[str, str]
 
     def values(self) -> dict[str, Any]:
@@ -49,6 +50,7 @@ _RULES: dict[str, tuple[type, float, float]] = {
     "max_eligible_share": (float, 0.0, 1.0),
     "eligible_ceiling_floor": (int, 0, 10_000_000),
     "inactivity_notice_days": (int, 0, 365),
+    "airflow_metadata_retention_days": (int, 7, 3650),
 }
 
 

@@ -1,0 +1,287 @@
+"""Alerts through the real DAG: a failed gate and the failed run reach a local SMTP sink (aiosmtpd) or a
+local HTTP endpoint, name the gate, carry counts and links, and no personal value; the 06:00 Europe/Paris
+deadline is computed by Airflow for a scheduled run and its callback runs through Airflow's triggerer
+code path (dag.test() has no scheduler, so the deadline is declared missed by calling Airflow's
+handler, exactly as the scheduler does)."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import json
+import socket
+import threading
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import pytest
+from dagrun import run_dag
+from platform_fixture import make_platform
+
+pytestmark = pytest.mark.integration
+
+AS_OF = "2026-06-15T00:00:00+00:00"
+SECRETS = ("alert.secret.person@example.org", "Alertsecretname", "10.9.8.", "75011", "alert.prospect@example.org")
+GATE = "accounts.check_accounts_before"
+
+
+def seed_with_broken_schema(p):
+    """A small platform with personal values, and a renamed column the first gate must catch."""
+    with p.app() as c:
+        for n in range(6):
+            p.add_account(c, email=f"kept{n}@example.org", last_login_at="2026-06-01T00:00:00+00:00")
+        p.add_account(c, email=SECRETS[0], first_name=SECRETS[1], closed_at="2026-01-01T00:00:00+00:00",
+                      postal_code=SECRETS[3])
+        c.execute("insert into app.connection_logs (account_id, ip, occurred_at, path) values "
+                  "(1, '10.9.8.7', '2025-01-01T00:00:00+00:00', '/old')")
+        c.execute("insert into app.prospects (email, collected_at) values (%s, '2020-01-01')", (SECRETS[4],))
+        c.execute("alter table app.accounts rename column postal_code to zip_code")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SmtpSink:
+    """aiosmtpd handler: keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        raw = envelope.original_content or envelope.content
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        body = "\n".join(part.get_content() for part in parsed.walk() if part.get_content_maintype() == "text")
+        self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
+                              "subject": str(parsed["subject"]), "event": str(parsed["X-Retention-Event"]),
+                              "body": body, "raw": raw.decode("utf-8", "replace")})
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_sink():
+    from aiosmtpd.controller import Controller
+
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield sink, controller.port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def webhook_endpoint():
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's hook name)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append({"path": self.path, "content_type": self.headers["Content-Type"],
+                              "raw": body.decode("utf-8"), "json": json.loads(body)})
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/data-team", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def email_env(port: int) -> dict[str, str]:
+    return {"AIRFLOW_CONN_SMTP_DEFAULT": f"smtp://127.0.0.1:{port}?disable_ssl=true&disable_tls=true&timeout=10"
+                                         "&retry_limit=0",
+            "RETENTION_ALERT_CHANNEL": "email", "RETENTION_ALERT_EMAILS": "data-team@example.org, oncall@example.org",
+            "RETENTION_ALERT_FROM": "gdpr-retention@example.org"}
+
+
+def run_link(run_id: str) -> str:
+    return f"http://localhost:8080/dags/gdpr_retention/runs/{quote(run_id, safe='')}"
+
+
+def field(name: str, value: str) -> str:
+    """A line of the message's header block."""
+    return f"{name:<16} {value}"
+
+
+def assert_no_personal_value(*haystacks: str) -> None:
+    for haystack in haystacks:
+        for secret in SECRETS:
+            assert secret not in haystack, secret
+
+
+def test_failed_gate_and_failed_run_are_emailed_with_counts_and_links(databases, smtp_sink, capfd):
+    sink, port = smtp_sink
+    p = make_platform(databases)
+    seed_with_broken_schema(p)
+
+    outcome = run_dag(p, as_of=AS_OF, extra_env=email_env(port))
+    assert outcome.state == "failed"
+    assert outcome.state_of(GATE) == "failed", outcome.task_states
+
+    by_event = {m["event"]: m for m in sink.messages}
+    assert sorted(by_event) == ["gate_failed", "run_failed"], [m["subject"] for m in sink.messages]
+    assert len(sink.messages) == 2
+    for m in sink.messages:
+        assert m["to"] == ["data-team@example.org", "oncall@example.org"]
+        assert m["from"] == "gdpr-retention@example.org"
+        assert outcome.run_id in m["subject"]
+        assert run_link(outcome.run_id) in m["body"]
+        assert field("as_of", AS_OF) in m["body"]
+        # The gate's failed check, with its observed and expected counts.
+        assert "FAILED check accounts_before.app_schema_has_expected_columns: observed 1, expected 0" in m["body"]
+        assert_no_personal_value(m["raw"], m["body"])
+
+    gate = by_event["gate_failed"]
+    assert gate["subject"].startswith(f"[gdpr_retention] quality gate failed: {GATE}")
+    assert field("gate", GATE) in gate["body"]
+    assert f"{run_link(outcome.run_id)}/tasks/{GATE}" in gate["body"]
+    # Our own message is kept (it is counts); the run had recorded nothing destructive yet.
+    assert "GateFailed: gate accounts_before failed: app_schema_has_expected_columns (observed 1, expected 0)" \
+        in gate["body"]
+    assert "rows per rule so far: none recorded" in gate["body"]
+
+    run = by_event["run_failed"]
+    assert run["subject"] == f"[gdpr_retention] run failed (run {outcome.run_id})"
+    assert field("last_failed_task", "report") in run["body"] and field("reason", "task_failure") in run["body"]
+    assert "run status recorded: failed" in run["body"], "the report task wrote the run's row before the alert"
+    incomplete = next(line for line in run["body"].splitlines() if line.startswith("did not complete: "))
+    assert {"accounts", "connection_logs", "prospects", "gate accounts_before"} <= set(incomplete[18:].split(", "))
+    assert_no_personal_value("".join(capfd.readouterr()))
+
+
+def test_failed_gate_and_failed_run_are_posted_to_the_webhook(databases, webhook_endpoint, capfd):
+    url, received = webhook_endpoint
+    p = make_platform(databases)
+    seed_with_broken_schema(p)
+
+    outcome = run_dag(p, as_of=AS_OF, extra_env={"RETENTION_ALERT_CHANNEL": "webhook",
+                                                 "RETENTION_ALERT_WEBHOOK_URL": url})
+    assert outcome.state == "failed"
+
+    assert sorted(r["json"]["event"] for r in received) == ["gate_failed", "run_failed"]
+    for r in received:
+        assert r["path"] == "/hooks/data-team" and r["content_type"] == "application/json"
+        body = r["json"]
+        assert body["dag_id"] == "gdpr_retention" and body["run_id"] == outcome.run_id and body["as_of"] == AS_OF
+        assert body["links"]["run"] == run_link(outcome.run_id)
+        assert body["counts"]["failed_checks"] == [{"gate": "accounts_before", "check": "app_schema_has_expected_columns",
+                                                    "observed": 1, "expected": 0}]
+        assert body["counts"]["checks_passed"] >= 1
+        assert run_link(outcome.run_id) in body["text"]
+        assert_no_personal_value(r["raw"])
+    gate = next(r["json"] for r in received if r["json"]["event"] == "gate_failed")
+    assert gate["failed_task"] == GATE and gate["gate"] == GATE
+    assert gate["links"]["task"] == f"{run_link(outcome.run_id)}/tasks/{GATE}"
+    assert_no_personal_value("".join(capfd.readouterr()))
+
+
+def _scheduled_run(session, dag, logical_date: datetime):
+    """A run created as the scheduler creates it at 02:00 Paris, never started (e.g. no worker)."""
+    from airflow.utils.state import DagRunState
+    from airflow.utils.types import DagRunTriggeredByType, DagRunType
+
+    return dag.create_dagrun(
+        run_id=f"scheduled__{logical_date.isoformat()}", logical_date=logical_date,
+        data_interval=(logical_date, logical_date), run_after=logical_date, conf={},
+        run_type=DagRunType.SCHEDULED, state=DagRunState.QUEUED, triggered_by=DagRunTriggeredByType.TIMETABLE,
+        triggering_user_name=None, start_date=None, session=session,
+    )
+
+
+def _fire(deadline, session) -> list[dict]:
+    """Declare the deadline missed (Airflow's handler) and run its callback as the triggerer does."""
+    from airflow.triggers.callback import CallbackTrigger
+
+    deadline.handle_miss(session)
+    session.flush()
+    data = deadline.callback.data
+    trigger = CallbackTrigger(callback_path=data["path"], callback_kwargs=dict(data["kwargs"]))
+
+    async def collect():
+        return [event.payload async for event in trigger.run()]
+
+    return asyncio.run(collect())
+
+
+def test_deadline_is_0600_paris_and_alerts_only_unfinished_runs(databases, smtp_sink, monkeypatch):
+    from airflow.models.deadline import Deadline
+    from airflow.models.serialized_dag import SerializedDagModel
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+    from sqlalchemy import select
+
+    sink, port = smtp_sink
+    p = make_platform(databases)
+    seed_with_broken_schema(p)
+    # One real run: creates the pipeline's schema, and syncs the DAG (with its deadline) to the metadata DB.
+    assert run_dag(p, as_of=AS_OF).state == "failed"
+    for key, value in {**email_env(port), "AIRFLOW_CONN_APP_DB": p.pipeline_app_url}.items():
+        monkeypatch.setenv(key, value)
+    paris = ZoneInfo("Europe/Paris")
+
+    with create_session() as session:
+        dag = SerializedDagModel.get_dag("gdpr_retention", session=session)
+        winter = _scheduled_run(session, dag, datetime(2031, 1, 15, 1, 0, tzinfo=timezone.utc))   # 02:00 CET
+        summer = _scheduled_run(session, dag, datetime(2031, 7, 15, 0, 0, tzinfo=timezone.utc))   # 02:00 CEST
+        failed = _scheduled_run(session, dag, datetime(2031, 1, 16, 1, 0, tzinfo=timezone.utc))
+        session.flush()
+        deadlines = {dr.run_id: session.scalars(select(Deadline).where(Deadline.dagrun_id == dr.id)).one()
+                     for dr in (winter, summer, failed)}
+        for dr in (winter, summer, failed):
+            deadline = deadlines[dr.run_id].deadline_time
+            assert deadline - timedelta(hours=4) == dr.logical_date
+            assert (deadline.astimezone(paris).hour, deadline.astimezone(paris).minute) == (6, 0), dr.run_id
+
+        # A run that failed in the night was reported by its failure alert: its deadline sends nothing.
+        failed.set_state(DagRunState.FAILED)
+        session.flush()
+        assert _fire(deadlines[failed.run_id], session)[-1]["state"] == "success"
+        assert sink.messages == []
+
+        # The run still queued at 06:00: one alert, through Airflow's triggerer path.
+        events = _fire(deadlines[winter.run_id], session)
+        assert events[-1]["state"] == "success", events
+        session.rollback()  # leave the metadata DB as it was
+
+    assert len(sink.messages) == 1
+    m = sink.messages[0]
+    assert m["event"] == "deadline_missed"
+    assert m["subject"] == f"[gdpr_retention] run not finished by its deadline (06:00 Europe/Paris) (run {winter.run_id})"
+    assert run_link(winter.run_id) in m["body"]
+    assert field("deadline", "2031-01-15T05:00:00+00:00") in m["body"]
+    assert "run status recorded: not recorded" in m["body"] and "rows per rule so far: none recorded" in m["body"]
+    assert_no_personal_value(m["raw"])
+
+
+def test_error_messages_other_than_ours_are_withheld():
+    from retention.alerts import describe_error
+    from retention.quality.gates import GateFailed
+
+    def raised(exc):
+        try:
+            raise exc
+        except BaseException as caught:
+            return caught
+
+    # A driver error quoting a row value: only its class goes out.
+    leaked = raised(ValueError("duplicate key value (email)=(alert.secret.person@example.org)"))
+    assert describe_error(leaked) == "ValueError (message withheld: it may quote row values; see the task log)"
+    # A RuntimeError raised outside the retention package is not trusted either.
+    assert "secret" not in describe_error(raised(RuntimeError("alert.secret.person@example.org")))
+    # A GateFailed object carries our text, but is trusted only when raised by our code.
+    assert "withheld" in describe_error(raised(GateFailed("gate x failed: check (observed 3, expected 0)")))
+    assert describe_error(None) is None
