@@ -19,9 +19,17 @@ def _filesystem(scheme: str, netloc: str) -> Any:
 
 def _store_path(fs: Any, uri: str) -> str:
     parts = urlsplit(uri)
-    if parts.scheme == "file":
+    if parts.scheme in ("", "file"):
+        # A local file is named by an absolute path on this machine: never resolved against the
+        # worker's working directory, never a file:// URI naming another host (it would delete
+        # the local file of that path). Refused here, the row is kept and reported.
+        if parts.netloc not in ("", "localhost"):
+            raise ValueError("file URI names another host")
         # Path.as_uri() percent-encodes; the local filesystem wants the decoded path.
-        return unquote(parts.path)
+        path = unquote(parts.path) if parts.scheme == "file" else uri
+        if not path.startswith("/"):
+            raise ValueError("relative path")
+        return path
     return fs._strip_protocol(uri)
 
 

@@ -3,7 +3,12 @@
 with member as (
     select
         b.reason,
-        date_part('year', age(cast(:as_of_date as date), a.birth_date))::int as age_years,
+        -- age() fails on dates a timestamp cannot hold (+-infinity, > 294276 AD): outside 0-120 years
+        -- the band is 'unknown' anyway, so only those dates are aged.
+        case
+            when a.birth_date between cast(:as_of_date as date) - interval '120 years' and cast(:as_of_date as date)
+                then date_part('year', age(cast(:as_of_date as date), a.birth_date))::int
+        end as age_years,
         case
             when a.country_code is not null and upper(a.country_code) <> 'FR' then 'abroad'
             when btrim(a.postal_code) ~ '^[0-9]{5}$' then coalesce(dr.region, 'unknown')

@@ -2,7 +2,11 @@
 with result as (
     select
         s.account_id,
-        date_trunc('month', s.completed_at at time zone 'UTC')::date as month,
+        -- A month Python cannot hold (BC, infinity, after 9999) is an unknown (NULL) month.
+        case
+            when s.completed_at >= timestamptz '0001-01-01 00:00:00+00' and s.completed_at < timestamptz '10000-01-01 00:00:00+00'
+                then date_trunc('month', s.completed_at at time zone 'UTC')::date
+        end as month,
         case
             when upper(btrim(s.assessment_code)) ~ '^[A-Z]{2,12}(-[A-Z0-9]{1,12}){0,3}$'
                 then upper(btrim(s.assessment_code))

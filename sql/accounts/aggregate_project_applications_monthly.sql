@@ -2,7 +2,11 @@
 -- :as_of are pooled under a NULL project_id: only published projects are reported one by one.
 select
     case when pr.published_at <= :as_of then p.project_id end as project_id,
-    date_trunc('month', p.applied_at at time zone 'UTC')::date as month,
+    -- A month Python cannot hold (BC, infinity, after 9999) is an unknown (NULL) month.
+    case
+        when p.applied_at >= timestamptz '0001-01-01 00:00:00+00' and p.applied_at < timestamptz '10000-01-01 00:00:00+00'
+            then date_trunc('month', p.applied_at at time zone 'UTC')::date
+    end as month,
     count(*) as applications,
     count(distinct p.account_id) as applicants,
     coalesce(sum(p.matching_score), 0) as matching_score_sum,
