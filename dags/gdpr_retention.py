@@ -25,8 +25,9 @@ counts what would go, writes and deletes nothing.
   `as_of`). Nothing is counted twice and nothing personal is left behind.
 - *`anonymise_account_batch` failed mid-way*: safe to clear; the warehouse contribution of an
   uncommitted batch is reversed before the batch is redone.
-- *`finalize_accounts` failed on stored documents*: the object store refused some deletions; the
-  rows are kept and retried each night. Fix the store's permissions, then clear the task.
+- *`report` failed on stored documents*: the object store refused some deletions; the accounts are
+  anonymised, the document rows are kept (`retention.pending_file_deletions`) and retried every
+  night, and the other stages still ran. Fix the store's permissions; the next run completes.
 - *Transient errors* (lost connection, lock timeout) are retried automatically; any other error
   fails at once.
 - Owner: data team (#data-retention).

@@ -109,6 +109,12 @@ def close_run(app: Engine, window: RunWindow, run_id: str, stages: dict[str, Any
     gates = gates or {}
     failed = [name for name in STAGES if stages.get(name) is None]
     failed += [f"gate {name}" for name, gate in gates.items() if gate is None]
+    pending_files = int((stages.get("accounts") or {}).get("files_pending", 0))
+    if pending_files:
+        failed.append(
+            f"{pending_files} stored document(s) of anonymised accounts could not be deleted; "
+            "their rows are kept and retried every night until the store accepts the deletion"
+        )
     status = "failed" if failed else "success"
     text_report = render(window, stages, status, gates)
     for line in text_report.splitlines():

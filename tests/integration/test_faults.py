@@ -589,11 +589,11 @@ def undeletable(path: Path) -> Iterator[None]:
         subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
-def test_undeletable_document_keeps_its_row_fails_finalize_then_completes_the_next_night(databases, tmp_path, capfd):
+def test_undeletable_document_keeps_its_row_fails_the_run_then_completes_the_next_night(databases, tmp_path, capfd):
     """One eligible member's stored file cannot be deleted (the store refuses): the member is
     anonymised and counted once like the others, that document's row is kept and listed in
-    retention.pending_file_deletions, the member's other document goes, finalize_accounts fails
-    with a count (no path, no URI). A member whose file is already gone completes normally. The
+    retention.pending_file_deletions, the member's other document goes, the other stages still
+    run and the run fails at its report with a count (no path, no URI). A member whose file is already gone completes normally. The
     next night, the cause fixed, the file and the row go and finalize succeeds; nothing is counted
     twice."""
     p = make_platform(databases)
@@ -613,8 +613,12 @@ def test_undeletable_document_keeps_its_row_fails_finalize_then_completes_the_ne
     out = capfd.readouterr()
     log_text = out.out + out.err
 
-    assert night1.state_of("accounts.finalize_accounts") == "failed", night1.task_states
+    assert night1.state == "failed", night1.task_states
+    assert night1.state_of("report") == "failed", night1.task_states
     assert "1 stored document(s) of anonymised accounts could not be deleted" in log_text
+    # A broken object store does not hold back the other promises: the logs still expire tonight.
+    assert night1.state_of("connection_logs.purge_connection_logs") == "success", night1.task_states
+    assert night1.state_of("prospects.purge_prospects") == "success", night1.task_states
     assert "Diplôme" not in log_text and "Dipl%C3%B4me" not in log_text and str(docs) not in log_text
     assert locked_file.exists()
     kept_rows = p.rows("select d.id, d.account_id from app.documents as d "
