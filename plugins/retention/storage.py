@@ -46,10 +46,15 @@ def delete_stored_files(documents: Iterable[tuple[int, str]]) -> tuple[int, list
 
     handled, failed = 0, []
     for (scheme, netloc), items in by_store.items():
+        # Errors are logged *after* their except clause: a failing log handler prints the exception
+        # being handled, and a storage error's message holds the file's path.
+        error = None
         try:
             fs = _filesystem(scheme, netloc)
         except Exception as exc:  # noqa: BLE001 - an unusable store keeps every row; reported by count
-            log.warning("object store %s:// unusable (%s): %d file(s) kept", scheme, type(exc).__name__, len(items))
+            error = type(exc).__name__
+        if error is not None:
+            log.warning("object store %s:// unusable (%s): %d file(s) kept", scheme, error, len(items))
             failed.extend(document_id for document_id, _ in items)
             continue
         for document_id, uri in items:
@@ -59,6 +64,9 @@ def delete_stored_files(documents: Iterable[tuple[int, str]]) -> tuple[int, list
             except FileNotFoundError:
                 handled += 1
             except Exception as exc:  # noqa: BLE001 - any store failure keeps the row; reported by count
-                log.warning("stored file of document %s could not be deleted (%s)", document_id, type(exc).__name__)
+                error = type(exc).__name__
+            if error is not None:
+                log.warning("stored file of document %s could not be deleted (%s)", document_id, error)
                 failed.append(document_id)
+                error = None
     return handled, failed
