@@ -7,6 +7,14 @@ from typing import Any
 
 import psycopg
 
+# Every column of app.accounts that holds personal data (all but id, created_at, closed_at, anonymised_at).
+PERSONAL_COLUMNS = ("email", "first_name", "last_name", "phone", "address_line", "postal_code", "city",
+                    "country_code", "birth_date", "nationality", "linkedin_url", "work_authorisation",
+                    "availability", "last_login_at", "deceased_reported_at", "post_mortem_retain_until",
+                    "legal_hold_until")
+CHILD_TABLES = ("education", "experiences", "languages", "documents", "applications", "assessments",
+                "activity_events")
+
 
 @dataclass
 class Platform:
@@ -80,3 +88,17 @@ def make_platform(databases, *, logs_layout: str = "partitioned") -> Platform:
     return Platform(app_url=app_url, warehouse_url=warehouse_url,
                     pipeline_app_url=as_role(app_url, PIPELINE_ROLE),
                     pipeline_warehouse_url=as_role(warehouse_url, PIPELINE_ROLE))
+
+
+def rows_md5(p: Platform, ids: list[int]) -> str:
+    """md5 of every row of these accounts and of their child rows (and messages they sent)."""
+    if not ids:
+        return ""
+    parts = [p.scalar("select md5(string_agg(t::text, '|' order by t::text)) from app.accounts as t "
+                      "where id = any(%s)", (ids,))]
+    for table in CHILD_TABLES:
+        parts.append(p.scalar(f"select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) "
+                              f"from app.{table} as t where account_id = any(%s)", (ids,)))
+    parts.append(p.scalar("select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) "
+                          "from app.messages as t where sender_id = any(%s)", (ids,)))
+    return "/".join(parts)

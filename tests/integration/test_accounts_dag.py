@@ -7,15 +7,11 @@ import json
 
 import pytest
 from dagrun import run_dag
-from platform_fixture import make_platform
+from platform_fixture import PERSONAL_COLUMNS, make_platform
 
 pytestmark = pytest.mark.integration
 
 AS_OF = "2026-06-15T00:00:00+00:00"
-PERSONAL_COLUMNS = ("email", "first_name", "last_name", "phone", "address_line", "postal_code", "city",
-                    "country_code", "birth_date", "nationality", "linkedin_url", "work_authorisation",
-                    "availability", "last_login_at", "deceased_reported_at", "post_mortem_retain_until",
-                    "legal_hold_until")
 
 
 def seed_boundaries(p):

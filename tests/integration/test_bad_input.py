@@ -35,7 +35,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from platform_fixture import Platform, make_platform
+from platform_fixture import CHILD_TABLES, PERSONAL_COLUMNS, Platform, make_platform, rows_md5
 from retention import accounts
 from retention.db import make_engine
 from retention.migrate import migrate_app, migrate_warehouse
@@ -47,12 +47,6 @@ from retention.window import RunWindow
 pytestmark = pytest.mark.integration
 
 AS_OF = "2026-06-15T00:00:00+00:00"
-PERSONAL_COLUMNS = ("email", "first_name", "last_name", "phone", "address_line", "postal_code", "city",
-                    "country_code", "birth_date", "nationality", "linkedin_url", "work_authorisation",
-                    "availability", "last_login_at", "deceased_reported_at", "post_mortem_retain_until",
-                    "legal_hold_until")
-CHILD_TABLES = ("education", "experiences", "languages", "documents", "applications", "assessments",
-                "activity_events")
 
 NASTY = ["", " ", "'", "''", '"', "\\", "\\'", "'; drop table app.accounts; --", "Robert'); DROP TABLE students;--",
          "%s", "%(as_of)s", ":as_of", "{eligible}", "{relation}", "$1", "$$", "\u202eevil\u202c", "\u200f\u200e",
@@ -228,18 +222,6 @@ class Stage:
                     texts += [body]
         return {"ids": ids, "texts": [t for t in texts if t is not None], "canaries": files}
 
-
-def rows_md5(p: Platform, ids: list[int]) -> str:
-    if not ids:
-        return ""
-    parts = [p.scalar("select md5(string_agg(t::text, '|' order by t::text)) from app.accounts as t "
-                      "where id = any(%s)", (ids,))]
-    for table in CHILD_TABLES:
-        parts.append(p.scalar(f"select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) "
-                              f"from app.{table} as t where account_id = any(%s)", (ids,)))
-    parts.append(p.scalar("select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) "
-                          "from app.messages as t where sender_id = any(%s)", (ids,)))
-    return "/".join(parts)
 
 
 def vocabulary(p: Platform) -> dict[str, set[str]]:

@@ -25,7 +25,7 @@ import yaml
 from conftest import REPO_ROOT, DatabaseFactory
 from dagrun import RunOutcome, load_dag, run_dag
 from dagrun import _collect as collect_outcome
-from platform_fixture import Platform, make_platform
+from platform_fixture import CHILD_TABLES, PERSONAL_COLUMNS, Platform, make_platform, rows_md5
 
 pytestmark = pytest.mark.integration
 
@@ -33,12 +33,6 @@ AS_OF = "2026-06-15T00:00:00+00:00"
 NEXT_NIGHT = "2026-06-16T00:00:00+00:00"
 KILL_POINTS = ("accounts.before_warehouse_commit", "accounts.after_warehouse_commit",
                "accounts.after_files_deleted", "accounts.before_scrub_commit")
-PERSONAL_COLUMNS = ("email", "first_name", "last_name", "phone", "address_line", "postal_code", "city",
-                    "country_code", "birth_date", "nationality", "linkedin_url", "work_authorisation",
-                    "availability", "last_login_at", "deceased_reported_at", "post_mortem_retain_until",
-                    "legal_hold_until")
-CHILD_TABLES = ("education", "experiences", "languages", "documents", "applications", "assessments",
-                "activity_events")
 AIRFLOW = Path(sys.executable).with_name("airflow")
 SUBPROCESS_TIMEOUT_S = 420
 
@@ -131,17 +125,6 @@ def seed(p: Platform, docs_dir: Path, eligible_count: int = 12) -> Seeded:
     s.counts_before = {t: p.scalar(f"select count(*) from app.{t}") for t in CHILD_TABLES}
     return s
 
-
-def rows_md5(p: Platform, ids: list[int]) -> str:
-    """md5 of every row of these accounts and of their child rows (and messages they sent)."""
-    parts = [p.scalar("select md5(string_agg(t::text, '|' order by t::text)) from app.accounts as t "
-                      "where id = any(%s)", (ids,))]
-    for table in CHILD_TABLES:
-        parts.append(p.scalar(f"select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) "
-                              f"from app.{table} as t where account_id = any(%s)", (ids,)))
-    parts.append(p.scalar("select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) "
-                          "from app.messages as t where sender_id = any(%s)", (ids,)))
-    return "/".join(parts)
 
 
 def warehouse_totals(p: Platform) -> dict[str, int]:
