@@ -78,11 +78,27 @@ class Databases:
             self.drop(name)
 
 
-def build_template(dbs: Databases, accounts: int) -> str:
+def template_name(accounts: int) -> str:
+    """Stable per size and per version of the generator and schema, so --keep-templates can reuse it."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for source in ("plugins/retention/synthetic.py", "sql/app/schema.sql"):
+        digest.update((REPO / source).read_bytes())
+    return f"rt_bench_keep_{accounts}_{digest.hexdigest()[:8]}"
+
+
+def build_template(dbs: Databases, accounts: int, keep: bool) -> str:
     from retention.appschema import create_app_schema
     from retention.roles import apply_roles
     from retention.synthetic import generate
 
+    if keep:
+        name = template_name(accounts)
+        with psycopg.connect(dbs.admin, autocommit=True) as c:
+            if c.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
+                say(f"reusing the kept template {name}")
+                return name
     name = dbs.create(f"tpl{accounts}")
     conninfo = make_conninfo(dbs.admin, dbname=name)
     create_app_schema(conninfo)
@@ -95,6 +111,12 @@ def build_template(dbs: Databases, accounts: int) -> str:
     with psycopg.connect(conninfo, autocommit=True) as c:
         c.execute("vacuum analyze")
     dbs.drop(wh)
+    if keep:  # renamed only once complete, so an interrupted build is never reused
+        kept = template_name(accounts)
+        with psycopg.connect(dbs.admin, autocommit=True) as c:
+            c.execute(f'alter database "{name}" rename to "{kept}"')
+        dbs.names.remove(name)
+        return kept
     return name
 
 
@@ -146,7 +168,11 @@ def run_dag(home: Path, app_url: str, wh_url: str, as_of: str) -> dict:
         if group in ("accounts", "connection_logs", "prospects"):
             is_gate = ".check_" in task_id or ".measure_" in task_id
             stages[group + (" gates" if is_gate else "")] += seconds or 0.0
-    return {"stages": stages, "wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "exit": os.waitstatus_to_exitcode(status)}
+    tasks: dict[str, float] = {}
+    for task_id, _, seconds in tis:  # mapped tasks: one row per map index, summed
+        tasks[task_id] = round(tasks.get(task_id, 0.0) + (seconds or 0.0), 3)
+    return {"stages": stages, "tasks": tasks, "wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024,
+            "exit": os.waitstatus_to_exitcode(status)}
 
 
 def audit_rows(app_url: str) -> dict[str, int]:
@@ -264,9 +290,9 @@ def svg_chart(results: list[dict], path: Path) -> None:
     path.write_text("\n".join(parts))
 
 
-def bench_size(dbs: Databases, accounts: int, skip_fanout: bool) -> dict:
+def bench_size(dbs: Databases, accounts: int, skip_fanout: bool, keep: bool) -> dict:
     say(f"size {accounts:,} accounts: building the template")
-    template = build_template(dbs, accounts)
+    template = build_template(dbs, accounts, keep)
     home = Path(tempfile.mkdtemp(prefix="rt_bench_airflow_"))
 
     say("dag run on a fresh copy")
@@ -293,7 +319,8 @@ def bench_size(dbs: Databases, accounts: int, skip_fanout: bool) -> dict:
             fan[workers] = fanout(dbs.admin, app, wh, workers)
             dbs.drop(app)
             dbs.drop(wh)
-    dbs.drop(template)
+    if not keep:
+        dbs.drop(template)
     return {"accounts": accounts, "rows": rows, "dag": dag, "noop": noop, "floor": floor_s, "fanout_s": fan}
 
 
@@ -320,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000000", help="comma-separated account counts")
     parser.add_argument("--skip-fanout", action="store_true")
+    parser.add_argument("--keep-templates", action="store_true",
+                        help="keep the generated data (rt_bench_keep_*) and reuse it next time")
     args = parser.parse_args(argv)
     from retention.localpg import ensure_postgres
 
@@ -328,13 +357,16 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     try:
         for size in (int(s) for s in args.sizes.split(",")):
-            results.append(bench_size(dbs, size, args.skip_fanout))
+            results.append(bench_size(dbs, size, args.skip_fanout, args.keep_templates))
     finally:
         dbs.drop_all()
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "pipeline.json").write_text(json.dumps(results, indent=2, default=str))
     svg_chart(results, OUT / "pipeline.svg")
     print_table(results)
+    for r in results:
+        slowest = sorted(r["dag"]["tasks"].items(), key=lambda kv: -kv[1])[:12]
+        print(f"{r['accounts']:,} accounts, slowest tasks: " + ", ".join(f"{t} {s:.1f}s" for t, s in slowest))
     say(f"wrote {OUT / 'pipeline.json'} and {OUT / 'pipeline.svg'}")
     return 0
 

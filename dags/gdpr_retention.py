@@ -159,7 +159,7 @@ def gdpr_retention():
 
         @task
         def plan_account_batches() -> dict:
-            """Cut tonight's eligible accounts into id ranges kept in the ledger (dry run: count them per reason)."""
+            """Cut tonight's eligible accounts into id ranges kept in the ledger, with their counts per reason (dry run: only count them). Destroys nothing: the before-gate runs next."""
             from retention.accounts import plan
             from retention.policy import load_policy
             from retention.runtime import engines, window_from_context
@@ -219,10 +219,13 @@ def gdpr_retention():
             with engines() as db:
                 return refresh(db["app"], window_from_context(get_current_context(), policy), policy)
 
+        # The plan only writes the ledger; the gate reads its per-reason counts for the ceiling,
+        # and nothing is destroyed before the gate has passed.
         planned = plan_account_batches()
-        done = anonymise_account_batch.expand(batch=batch_refs(planned))
-        chain(reconcile_warehouse(), check_accounts_before(), planned, done, finalize_accounts(planned),
-              check_accounts_after(), refresh_inactivity_notices())
+        refs = batch_refs(planned)
+        done = anonymise_account_batch.expand(batch=refs)
+        chain(reconcile_warehouse(), planned, check_accounts_before(), refs)
+        chain(done, finalize_accounts(planned), check_accounts_after(), refresh_inactivity_notices())
 
     @task_group
     def connection_logs():

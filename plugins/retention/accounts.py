@@ -92,8 +92,10 @@ def plan(app: Engine, window: RunWindow, policy: Policy, run_id: str) -> dict[st
             conn.execute(
                 text(
                     "insert into retention.account_batches "
-                    "(plan_id, batch_no, run_id, as_of, warehouse_key, id_from, id_to, planned_accounts) "
-                    "values (:plan_id, :batch_no, :run_id, :as_of, :key, :id_from, :id_to, :accounts)"
+                    "(plan_id, batch_no, run_id, as_of, warehouse_key, id_from, id_to, planned_accounts, "
+                    "deceased, closed, inactive) "
+                    "values (:plan_id, :batch_no, :run_id, :as_of, :key, :id_from, :id_to, :accounts, "
+                    ":deceased, :closed, :inactive)"
                 ),
                 [
                     {**row, "plan_id": plan_id, "run_id": run_id, "as_of": window.as_of,

@@ -35,6 +35,8 @@ create table if not exists retention.account_batches (
     id_to            bigint,
     planned_accounts int not null,
     status           text not null default 'planned' check (status in ('planned', 'done')),
+    -- Per reason: the accounts planned while status = 'planned' (the before-gate's ceiling reads
+    -- them), the accounts anonymised once 'done'.
     deceased         int not null default 0,
     closed           int not null default 0,
     inactive         int not null default 0,

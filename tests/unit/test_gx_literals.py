@@ -134,7 +134,7 @@ def test_asset_query_projects_away_the_checked_columns():
         "SELECT 1 AS offending_row FROM (\nselect * from accounts -- trailing comment\n) AS gx_check"
     )
     equal = Check("a.c", "d", "equal", "select 1 as observed, 1 as expected;")
-    assert asset_query(equal, equal.query).startswith("SELECT observed, expected FROM (\n")
+    assert asset_query(equal, equal.query).startswith("SELECT observed, expected, observed - expected AS excess FROM (\n")
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,9 @@ def _sql(name: str) -> str:
     return load_sql(f"quality/{name}").replace("{eligible}", load_sql("accounts/select_eligible_accounts"))
 
 
-def accounts_before_checks() -> list[Check]:
+def accounts_before_checks(*, planned: bool = True) -> list[Check]:
+    """``planned``: the ceiling reads tonight's plan in the ledger; a dry run has none and measures
+    the candidate query itself."""
     checks = [
         Check("app_schema_has_expected_columns",
               "The application schema has every column (and type) the pipeline relies on",
@@ -45,7 +47,7 @@ def accounts_before_checks() -> list[Check]:
     ]
     checks.append(Check("candidates_per_reason_within_ceiling",
                         "No reason would anonymise more accounts tonight than the policy's ceiling (a share of live accounts)",
-                        "at_most", _sql("measure_candidate_share")))
+                        "at_most", _sql("measure_planned_share" if planned else "measure_candidate_share")))
     return checks
 
 
@@ -143,7 +145,7 @@ def evaluate(gate: str, engine: Engine, checks: list[Check], params: dict[str, A
 def check_accounts_before(app: Engine, window: RunWindow, policy: Policy, run_id: str) -> dict[str, Any]:
     params = {**window.params(), "id_from": -(2**63), "id_to": 2**63 - 1, "max_share": policy.max_eligible_share,
               "ceiling_floor": policy.eligible_ceiling_floor}
-    return evaluate("accounts_before", app, accounts_before_checks(), params,
+    return evaluate("accounts_before", app, accounts_before_checks(planned=not window.dry_run), params,
                     results_to=app, window=window, run_id=run_id)
 
 

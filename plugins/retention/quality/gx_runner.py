@@ -12,12 +12,16 @@ How a gate maps onto GX 1.x (one in-memory ``EphemeralDataContext`` per call):
 * ``no_rows``: the asset is ``SELECT 1 AS offending_row FROM (<query>) AS gx_check`` validated by
   ``ExpectTableRowCountToEqual(value=0)``. GX evaluates it as ``SELECT count(*)`` in PostgreSQL,
   so offending rows are counted where they live and none of their columns is ever selected;
-* ``equal`` / ``at_most``: the asset is ``SELECT observed, expected FROM (<query>) AS gx_check``
-  validated by ``ExpectTableRowCountToEqual(value=1)`` (a pair expectation on an empty result
-  would pass vacuously), an unbounded ``ExpectColumnMaxToBeBetween`` on each column (reports the
-  two numbers; GX fails it when the value is NULL, which the pair expectation would let through)
-  and the verdict ``ExpectColumnPairValuesToBeEqual`` or
-  ``ExpectColumnPairValuesAToBeGreaterThanB(column_A="expected", column_B="observed", or_equal=True)``.
+* ``equal`` / ``at_most``: the asset is
+  ``SELECT observed, expected, observed - expected AS excess FROM (<query>) AS gx_check``, validated
+  by ``ExpectColumnMaxToBeBetween`` on ``observed`` and on ``expected`` (unbounded: they report the
+  two numbers, and GX fails them when the value is NULL or the query returns no row) and the
+  verdict on ``excess``: at most 0 (``at_most``), or at most 0 and at least 0 (``equal``, with
+  ``ExpectColumnMinToBeBetween``), plus ``ExpectTableRowCountToEqual(value=1)``. The column
+  aggregates on the same asset are bundled by GX into one ``SELECT max(..), max(..), min(..)``,
+  so the check's query runs three times in all (GX's column reflection, its row count, the bundle). A pair expectation
+  (``ExpectColumnPairValuesToBeEqual``) would add three more executions (unexpected count, the
+  unexpected rows and a second count), which for a query over millions of rows doubled the cost.
 
 ``UnexpectedRowsExpectation`` is deliberately not used: in GX 1.24.1 it always computes the
 ``unexpected_rows_query.table`` metric, i.e. fetches up to 200 complete offending rows into the
@@ -216,7 +220,7 @@ def asset_query(check: Check, rendered_query: str) -> str:
     # The newline before ")" keeps a trailing "-- comment" in the check's query from eating it.
     if check.kind == "no_rows":
         return f"SELECT 1 AS offending_row FROM (\n{body}\n) AS gx_check"
-    return f"SELECT observed, expected FROM (\n{body}\n) AS gx_check"
+    return f"SELECT observed, expected, observed - expected AS excess FROM (\n{body}\n) AS gx_check"
 
 
 # --------------------------------------------------------------------------- GX plumbing
@@ -294,24 +298,7 @@ def _expectations(check: Check) -> list[Any]:
                 meta=meta("verdict"),
             )
         ]
-    if check.kind == "equal":
-        verdict = gxe.ExpectColumnPairValuesToBeEqual(
-            column_A="observed",
-            column_B="expected",
-            ignore_row_if="neither",
-            description=f"{check.description} (observed must equal expected)",
-            meta=meta("verdict"),
-        )
-    else:
-        verdict = gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="expected",
-            column_B="observed",
-            or_equal=True,
-            ignore_row_if="neither",
-            description=f"{check.description} (observed must be at most expected)",
-            meta=meta("verdict"),
-        )
-    return [
+    expectations = [
         gxe.ExpectTableRowCountToEqual(
             value=1, description="The check query returns exactly one row", meta=meta("one_row")
         ),
@@ -321,7 +308,26 @@ def _expectations(check: Check) -> list[Any]:
         gxe.ExpectColumnMaxToBeBetween(
             column="expected", description="Reported: expected (fails when NULL)", meta=meta("expected")
         ),
-        verdict,
+    ]
+    if check.kind == "equal":
+        return [
+            *expectations,
+            gxe.ExpectColumnMaxToBeBetween(
+                column="excess", max_value=0,
+                description=f"{check.description} (observed must not exceed expected)", meta=meta("verdict"),
+            ),
+            gxe.ExpectColumnMinToBeBetween(
+                column="excess", min_value=0,
+                description=f"{check.description} (observed must not fall short of expected)",
+                meta=meta("verdict_low"),
+            ),
+        ]
+    return [
+        *expectations,
+        gxe.ExpectColumnMaxToBeBetween(
+            column="excess", max_value=0,
+            description=f"{check.description} (observed must be at most expected)", meta=meta("verdict"),
+        ),
     ]
 
 

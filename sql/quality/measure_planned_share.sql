@@ -1,0 +1,15 @@
+-- The largest number of accounts planned tonight for any one reason (the ledger rows that
+-- plan_account_batches just wrote, none processed yet), against the ceiling: a share of the live
+-- accounts (policy), never below the policy's floor. Reads the ledger, so the candidate query is
+-- not evaluated again (find_ineligible_candidates evaluates it once, independently of the plan).
+with planned as (
+    select coalesce(sum(deceased), 0) as deceased, coalesce(sum(closed), 0) as closed,
+           coalesce(sum(inactive), 0) as inactive
+    from retention.account_batches
+    where status = 'planned'
+)
+select
+    greatest(planned.deceased, planned.closed, planned.inactive) as observed,
+    greatest(floor(:max_share * (select count(*) from app.accounts where anonymised_at is null)), :ceiling_floor)
+        as expected
+from planned
