@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from typing import Any, Iterable
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +17,7 @@ def _filesystem(scheme: str, netloc: str) -> Any:
     return ObjectStoragePath(f"{scheme}://{netloc}/").fs
 
 
-def _store_path(fs: Any, uri: str) -> str:
-    parts = urlsplit(uri)
+def _store_path(fs: Any, uri: str, parts: SplitResult) -> str:
     if parts.scheme in ("", "file"):
         # A local file is named by an absolute path on this machine: never resolved against the
         # worker's working directory, never a file:// URI naming another host (it would delete
@@ -39,10 +38,10 @@ def delete_stored_files(documents: Iterable[tuple[int, str]]) -> tuple[int, list
     A file already gone is fine (a previous attempt deleted it). Any other error keeps the
     document for a later retry: the caller must not drop its row. URIs are never logged.
     """
-    by_store: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
+    by_store: dict[tuple[str, str], list[tuple[int, str, SplitResult]]] = defaultdict(list)
     for document_id, uri in documents:
         parts = urlsplit(uri)
-        by_store[(parts.scheme or "file", parts.netloc)].append((document_id, uri))
+        by_store[(parts.scheme or "file", parts.netloc)].append((document_id, uri, parts))
 
     handled, failed = 0, []
     for (scheme, netloc), items in by_store.items():
@@ -55,11 +54,11 @@ def delete_stored_files(documents: Iterable[tuple[int, str]]) -> tuple[int, list
             error = type(exc).__name__
         if error is not None:
             log.warning("object store %s:// unusable (%s): %d file(s) kept", scheme, error, len(items))
-            failed.extend(document_id for document_id, _ in items)
+            failed.extend(document_id for document_id, _, _ in items)
             continue
-        for document_id, uri in items:
+        for document_id, uri, parts in items:
             try:
-                fs.rm_file(_store_path(fs, uri))
+                fs.rm_file(_store_path(fs, uri, parts))
                 handled += 1
             except FileNotFoundError:
                 handled += 1

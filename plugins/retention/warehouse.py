@@ -14,7 +14,7 @@ Either way every member is counted once in each cell it belongs to, whatever cra
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -61,9 +61,15 @@ def _ident(name: str) -> str:
 
 
 def _insert_pending_sql(t: StatsTable) -> str:
+    # One statement per table and batch: the cells travel as one JSON array (thousands of cells
+    # per batch; a row-per-statement executemany cost ~0.4 s per batch at 1M accounts).
+    pending = _ident(t.name + "_pending")
     cols = ", ".join(_ident(c) for c in t.columns)
-    binds = ", ".join(f":{c}" for c in t.columns)
-    return f"insert into stats.{_ident(t.name + '_pending')} (warehouse_key, {cols}) values (:warehouse_key, {binds})"
+    return (
+        f"insert into stats.{pending} (warehouse_key, {cols}) "
+        f"select cast(:warehouse_key as text), {cols} "
+        f"from jsonb_populate_recordset(null::stats.{pending}, cast(:cells as jsonb))"
+    )
 
 
 def _apply_sql(t: StatsTable) -> str:
@@ -95,16 +101,19 @@ def _drop_pending_sql(t: StatsTable) -> str:
     return f"delete from stats.{_ident(t.name + '_pending')} where warehouse_key = any(:keys)"
 
 
-def apply_batch(conn: Connection, warehouse_key: str, cells: Mapping[str, Sequence[Mapping]]) -> None:
-    """Record and apply one batch's cells; the caller commits. Fails if the key was already applied."""
+def apply_batch(conn: Connection, warehouse_key: str, cells: Mapping[str, str]) -> None:
+    """Record and apply one batch's cells; the caller commits. Fails if the key was already applied.
+
+    ``cells``: per statistics table, a JSON array of cell objects (as built by json_agg).
+    """
     from sqlalchemy import text
 
     conn.execute(text("insert into stats.applied_batches (warehouse_key) values (:k)"), {"k": warehouse_key})
     for table in STATS_TABLES:
-        rows = cells.get(table.name, ())
-        if not rows:
+        rows = cells.get(table.name, "[]")
+        if rows == "[]":
             continue
-        conn.execute(text(_insert_pending_sql(table)), [{**row, "warehouse_key": warehouse_key} for row in rows])
+        conn.execute(text(_insert_pending_sql(table)), {"warehouse_key": warehouse_key, "cells": rows})
         conn.execute(text(_apply_sql(table)), {"warehouse_key": warehouse_key})
 
 

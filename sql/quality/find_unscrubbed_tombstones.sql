@@ -1,8 +1,10 @@
--- Accounts anonymised by this run that still hold a personal column or a child row.
+-- Accounts anonymised by this run, ids in [:id_from, :id_to], that still hold a personal column or
+-- a child row.
 -- (Documents whose stored file is awaiting deletion are reported by finalize_accounts instead.)
 select a.id
 from app.accounts as a
 where a.anonymised_at = :as_of
+    and a.id between :id_from and :id_to
     and (
         num_nonnulls(a.email, a.first_name, a.last_name, a.phone, a.address_line, a.postal_code, a.city,
                      a.country_code, a.birth_date, a.nationality, a.linkedin_url, a.work_authorisation,

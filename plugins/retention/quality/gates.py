@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from retention.accounts import ALL_IDS
 from retention.quality.gx_runner import Check, GateResult, run_gate
 from retention.sqlfiles import load_sql
 
@@ -143,7 +144,7 @@ def evaluate(gate: str, engine: Engine, checks: list[Check], params: dict[str, A
 
 
 def check_accounts_before(app: Engine, window: RunWindow, policy: Policy, run_id: str) -> dict[str, Any]:
-    params = {**window.params(), "id_from": -(2**63), "id_to": 2**63 - 1, "max_share": policy.max_eligible_share,
+    params = {**window.params(), **ALL_IDS, "max_share": policy.max_eligible_share,
               "ceiling_floor": policy.eligible_ceiling_floor}
     return evaluate("accounts_before", app, accounts_before_checks(planned=not window.dry_run), params,
                     results_to=app, window=window, run_id=run_id)
@@ -154,7 +155,7 @@ def check_accounts_after(app: Engine, wh: Engine, window: RunWindow, run_id: str
 
     if window.dry_run:
         return {"gate": "accounts_after", "skipped": "dry run: nothing was destroyed"}
-    summary = evaluate("accounts_after", app, accounts_after_checks(), window.params(),
+    summary = evaluate("accounts_after", app, accounts_after_checks(), {**window.params(), **ALL_IDS},
                        results_to=app, window=window, run_id=run_id)
     with app.connect() as conn:
         removed = dict(conn.execute(text(load_sql("quality/sum_ledger_removals"))).mappings().one())

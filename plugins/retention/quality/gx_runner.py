@@ -433,7 +433,7 @@ def run_gate(
     Raises ValueError/TypeError for a malformed gate or parameter before touching the database.
     A check whose SQL fails in the database is reported as failed (the exception text withheld).
     """
-    from retention.db import sqlalchemy_url
+    from retention.db import session_options, sqlalchemy_url
 
     started = time.perf_counter()
     if not _NAME_RE.match(gate_name):
@@ -461,7 +461,7 @@ def run_gate(
             kwargs={
                 "connect_args": {
                     "application_name": _APPLICATION_NAME,
-                    "options": "-c default_transaction_read_only=on",
+                    "options": session_options(url, "-c default_transaction_read_only=on"),
                 }
             },
         )
