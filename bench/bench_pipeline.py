@@ -168,11 +168,35 @@ def run_dag(home: Path, app_url: str, wh_url: str, as_of: str) -> dict:
         if group in ("accounts", "connection_logs", "prospects"):
             is_gate = ".check_" in task_id or ".measure_" in task_id
             stages[group + (" gates" if is_gate else "")] += seconds or 0.0
+    sql = sql_seconds(log)
+    sql_stages = dict.fromkeys(STAGES, 0.0)
+    for task_id, seconds in sql.items():
+        group = task_id.split(".")[0]
+        if group in ("accounts", "connection_logs", "prospects"):
+            is_gate = ".check_" in task_id or ".measure_" in task_id
+            sql_stages[group + (" gates" if is_gate else "")] += seconds
     tasks: dict[str, float] = {}
     for task_id, _, seconds in tis:  # mapped tasks: one row per map index, summed
         tasks[task_id] = round(tasks.get(task_id, 0.0) + (seconds or 0.0), 3)
-    return {"stages": stages, "tasks": tasks, "wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024,
+    return {"stages": stages, "sql_stages": sql_stages, "tasks": tasks, "wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024,
             "exit": os.waitstatus_to_exitcode(status)}
+
+
+def sql_seconds(log: Path) -> dict[str, float]:
+    """Seconds each task spent in PostgreSQL, from the "task sql time" lines of the run's log."""
+    import re
+
+    current, seconds = None, {}
+    with log.open(errors="replace") as lines:
+        for line in lines:
+            started = re.search(r"\[DAG TEST\] starting task_id=(\S+)", line)
+            if started:
+                current = started.group(1)
+                continue
+            timed = re.search(r"task sql time: statements=\d+ seconds=([0-9.]+)", line)
+            if timed and current:
+                seconds[current] = seconds.get(current, 0.0) + float(timed.group(1))
+    return seconds
 
 
 def audit_rows(app_url: str) -> dict[str, int]:
@@ -326,7 +350,7 @@ def bench_size(dbs: Databases, accounts: int, skip_fanout: bool, keep: bool) -> 
 
 def print_table(results: list[dict]) -> None:
     print(f"{'size':>9} {'stage':<22} {'rows':>12} {'seconds':>9} {'rows/s':>10} {'floor s':>8} {'ratio':>6} "
-          f"{'noop s':>7} {'peak MB':>8}")
+          f"{'noop s':>7} {'noop sql':>8} {'peak MB':>8}")
     for r in results:
         for stage in STAGES:
             seconds = r["dag"]["stages"][stage]
@@ -335,7 +359,8 @@ def print_table(results: list[dict]) -> None:
             fl = r["floor"].get(stage)
             print(f"{r['accounts']:>9,} {stage:<22} {n:>12,} {seconds:>9.1f} {n / seconds if n and seconds else 0:>10,.0f} "
                   f"{fl if fl is not None else float('nan'):>8.1f} {seconds / fl if fl else float('nan'):>6.2f} "
-                  f"{r['noop']['stages'][stage]:>7.2f} {r['dag']['peak_rss_mb']:>8.0f}")
+                  f"{r['noop']['stages'][stage]:>7.2f} {r['noop'].get('sql_stages', {}).get(stage, 0.0):>8.2f} "
+                  f"{r['dag']['peak_rss_mb']:>8.0f}")
         gates = sum(v for k, v in r["dag"]["stages"].items() if k.endswith("gates"))
         work = sum(v for k, v in r["dag"]["stages"].items() if not k.endswith("gates"))
         print(f"{'':>9} gates add {gates:.1f} s to {work:.1f} s of stage work ({100 * gates / max(work, 1e-9):.0f} %); "

@@ -34,15 +34,45 @@ def window_from_context(context: dict[str, Any], policy: Policy | None = None) -
     return RunWindow.build(resolve_as_of(params, context), policy or load_policy(), bool(params.get("dry_run")))
 
 
+class SqlTimer:
+    """Time spent in PostgreSQL statements on some engines (the task's own cost, without Airflow's)."""
+
+    def __init__(self) -> None:
+        self.statements = 0
+        self.seconds = 0.0
+
+    def watch(self, engine: Any) -> None:
+        import time
+
+        from sqlalchemy import event
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _started(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+            conn.info["retention_sql_started"] = time.perf_counter()
+
+        @event.listens_for(engine, "after_cursor_execute")
+        def _ended(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+            started = conn.info.pop("retention_sql_started", None)
+            if started is not None:
+                self.statements += 1
+                self.seconds += time.perf_counter() - started
+
+
 @contextmanager
 def engines(*, app: bool = True, warehouse: bool = False) -> Iterator[dict[str, Any]]:
+    """The task's engines, disposed at the end; logs the time the task spent in SQL (a count)."""
     opened: dict[str, Any] = {}
+    timer = SqlTimer()
     try:
         if app:
             opened["app"] = engine_for(APP_DB_CONN_ID)
         if warehouse:
             opened["warehouse"] = engine_for(WAREHOUSE_CONN_ID)
+        for engine in opened.values():
+            timer.watch(engine)
         yield opened
     finally:
         for engine in opened.values():
             engine.dispose()
+        # Read by bench/bench_pipeline.py (a quiet night must cost under 1 s of SQL per stage).
+        log.info("task sql time: statements=%d seconds=%.3f", timer.statements, timer.seconds)

@@ -15,6 +15,7 @@ from retention.quality.gx_runner import (
     _BIND_RE,
     Check,
     asset_query,
+    measured_pairs_query,
     render_params,
     render_query,
     sql_literal,
@@ -134,7 +135,17 @@ def test_asset_query_projects_away_the_checked_columns():
         "SELECT 1 AS offending_row FROM (\nselect * from accounts -- trailing comment\n) AS gx_check"
     )
     equal = Check("a.c", "d", "equal", "select 1 as observed, 1 as expected;")
-    assert asset_query(equal, equal.query).startswith("SELECT observed, expected, observed - expected AS excess FROM (\n")
+    assert asset_query(equal, equal.query).startswith("SELECT observed, expected FROM (\n")
+
+
+def test_measured_pairs_reach_gx_as_numeric_literals_only():
+    from decimal import Decimal
+
+    query = measured_pairs_query([(3, Decimal("2.5")), (None, "not a number")])
+    assert query.endswith("FROM (VALUES (3::numeric, numeric '2.5'::numeric), (NULL::numeric, NULL::numeric)) "
+                          "AS gx_check(observed, expected)")
+    assert "not a number" not in query
+    assert "WHERE false" in measured_pairs_query([]), "no measured row: an empty asset, which fails"
 
 
 @pytest.mark.parametrize(
