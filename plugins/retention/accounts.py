@@ -87,7 +87,10 @@ def plan(app: Engine, window: RunWindow, policy: Policy, run_id: str) -> dict[st
     query = text(load_sql("accounts/plan_batches").replace("{eligible}", _eligible_sql()))
     with app.begin() as conn:
         conn.execute(text("delete from retention.account_batches where status = 'planned'"))
-        rows = conn.execute(query, {**window.params(), **ALL_IDS, "batch_size": policy.account_batch_size}).mappings().all()
+        conn.execute(text("delete from retention.batch_accounts"))
+        rows = conn.execute(
+            query, {**window.params(), **ALL_IDS, "batch_size": policy.account_batch_size, "plan_id": plan_id}
+        ).mappings().all()
         if rows:
             conn.execute(
                 text(
@@ -177,7 +180,7 @@ def process_batch(app: Engine, wh: Engine, window: RunWindow, policy: Policy, pl
             )
             _create_batch_tables(conn)
             bounds = {"id_from": ledger["id_from"], "id_to": ledger["id_to"]}
-            run_sql(conn, "accounts/lock_batch_accounts", window.params(), **bounds)
+            run_sql(conn, "accounts/lock_batch_accounts", window.params(), **bounds, plan_id=plan_id, batch_no=batch_no)
             # New statement, new snapshot: sees every activity committed before the locks were taken.
             conn.execute(
                 text(f"insert into batch_members (id, reason) select e.id, e.reason from ({_eligible_sql()}) as e "
@@ -223,11 +226,14 @@ def process_batch(app: Engine, wh: Engine, window: RunWindow, policy: Policy, pl
     # first read of a deleted row version pays for its cleanup (hint bits, dead index entries).
     # Paid here on hot pages it costs a fraction of what the night's after-gate, which re-checks
     # every tombstone after all batches, would pay on cold ones (20 s at 1M accounts).
-    with app.connect() as conn:
+    with app.connect() as conn, conn.begin():
         leftovers = conn.execute(
-            text(f"select count(*) from (\n{load_sql('quality/find_unscrubbed_tombstones')}\n) as t"),
-            {**window.params(), **bounds},
+            text(f"select count(*) from (\n{load_sql('quality/find_unscrubbed_tombstones')}\n) as t "
+                 "where t.id in (select account_id from retention.batch_accounts where plan_id = :p and batch_no = :b)"),
+            {**window.params(), **bounds, "p": plan_id, "b": batch_no},
         ).scalar_one()
+        conn.execute(text("delete from retention.batch_accounts where plan_id = :p and batch_no = :b"),
+                     {"p": plan_id, "b": batch_no})
     if leftovers:
         log.warning("batch %d: %d anonymised account(s) still hold data; the after-gate will fail", batch_no, leftovers)
     result = {"batch_no": batch_no, **counts, "rows_deleted": scrubbed, "files_deleted": files_deleted,

@@ -1,13 +1,16 @@
--- First statement of a batch transaction: lock every account of the range that could be eligible
--- (a cheap superset, on account columns only). Rows the application holds right now are skipped,
--- not waited for: they are busy, hence active, and stay for another night.
+-- First statement of a batch transaction: lock the accounts the plan gave this batch (by primary
+-- key, never a scan of the id range) that are still possibly eligible (on account columns only).
+-- Rows the application holds right now are skipped, not waited for: they are busy, hence active,
+-- and stay for another night.
 -- Once locked, the application cannot add activity to these accounts (its foreign keys need a
 -- KEY SHARE lock) until the batch commits, so the eligibility re-check that follows is final.
 with locked as (
     select a.id
     from app.accounts as a
     where
-        a.id between :id_from and :id_to
+        a.id in (select m.account_id from retention.batch_accounts as m
+                 where m.plan_id = :plan_id and m.batch_no = :batch_no)
+        and a.id between :id_from and :id_to
         and a.anonymised_at is null
         and (
             a.deceased_reported_at <= :as_of

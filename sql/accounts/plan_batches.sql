@@ -1,4 +1,5 @@
--- Cut the eligible accounts into consecutive id ranges of at most :batch_size accounts.
+-- Cut the eligible accounts into consecutive id ranges of at most :batch_size accounts, and record
+-- each batch's accounts in retention.batch_accounts under :plan_id.
 -- The eligible set is spliced in from sql/accounts/select_eligible_accounts.sql.
 with eligible as (
     {eligible}
@@ -6,6 +7,10 @@ with eligible as (
 numbered as (
     select id, reason, (row_number() over (order by id) - 1) / :batch_size as batch_no
     from eligible
+),
+members as (
+    insert into retention.batch_accounts (plan_id, batch_no, account_id)
+    select :plan_id, batch_no, id from numbered
 )
 select
     batch_no::int as batch_no,

@@ -1,7 +1,9 @@
 -- Live accounts whose five years of inactivity end after :as_of and by :notice_horizon, with the
 -- date of their planned anonymisation and the date the warning is due (never before :as_of).
 -- Closed or deceased accounts, and accounts held past that date, get no inactivity warning.
-with candidate as (
+-- Materialized: inlined, the four "latest activity" probes ran once per use of last_activity
+-- (five times a row, 0.43 s at 1M accounts instead of 0.15 s).
+with candidate as materialized (
     select
         a.id,
         greatest(

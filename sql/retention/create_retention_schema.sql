@@ -52,6 +52,16 @@ create table if not exists retention.account_batches (
 create index if not exists account_batches_unaudited_idx on retention.account_batches (status)
     where audited_run_id is null;
 
+-- The accounts each planned batch may anonymise, frozen by the plan: a batch locks exactly these
+-- (by primary key) and re-checks them under the locks. Ids only, never leaving this database;
+-- a batch's rows go once it is done and verified, the rest with the next plan.
+create table if not exists retention.batch_accounts (
+    plan_id    text not null,
+    batch_no   int not null,
+    account_id bigint not null,
+    primary key (plan_id, batch_no, account_id)
+);
+
 -- One audit row per run and rule: counts and cutoffs, never identities.
 create table if not exists retention.rule_audit (
     run_id             text not null,
