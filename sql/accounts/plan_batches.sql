@@ -9,8 +9,8 @@ numbered as (
     from eligible
 ),
 members as (
-    insert into retention.batch_accounts (plan_id, batch_no, account_id)
-    select :plan_id, batch_no, id from numbered
+    insert into retention.batch_accounts (plan_id, batch_no, account_id, reason)
+    select :plan_id, batch_no, id, reason from numbered
 )
 select
     batch_no::int as batch_no,

@@ -59,6 +59,7 @@ create table if not exists retention.batch_accounts (
     plan_id    text not null,
     batch_no   int not null,
     account_id bigint not null,
+    reason     text not null,
     primary key (plan_id, batch_no, account_id)
 );
 

@@ -36,15 +36,16 @@ def _sql(name: str) -> str:
 
 
 def accounts_before_checks(*, planned: bool = True) -> list[Check]:
-    """``planned``: the ceiling reads tonight's plan in the ledger; a dry run has none and measures
-    the candidate query itself."""
+    """``planned``: the candidate checks read tonight's plan (frozen in the ledger by
+    plan_account_batches, which destroys nothing); a dry run has no plan and evaluates the
+    candidate query itself."""
     checks = [
         Check("app_schema_has_expected_columns",
               "The application schema has every column (and type) the pipeline relies on",
               "no_rows", _sql("find_missing_app_columns")),
         Check("candidates_are_all_eligible",
               "No candidate is a tombstone, under legal hold, under a post-mortem directive, or without a valid reason",
-              "no_rows", _sql("find_ineligible_candidates")),
+              "no_rows", _sql("find_ineligible_planned" if planned else "find_ineligible_candidates")),
     ]
     checks.append(Check("candidates_per_reason_within_ceiling",
                         "No reason would anonymise more accounts tonight than the policy's ceiling (a share of live accounts)",
