@@ -10,7 +10,9 @@ copy, so all of them see the same rows:
 * ``floor``: the same work as the fewest hand-written set-based statements, one transaction per
   stage, no batches, no checks (accounts: eligible set, the six aggregates, one scrub statement;
   logs: DROP of the expired partitions and one DELETE; prospects: one DELETE);
-* ``noop``: the run right after (the next night), on the full tables: what a quiet night costs;
+* ``noop``: the run right after (the next night, 500 newly eligible accounts), on the full tables:
+  what a quiet night costs, as task time and as time spent in PostgreSQL (``noop sql``: the sum of
+  the "task sql time" lines each task logs, see ``retention.runtime.engines``);
 * ``fanout``: the accounts batches processed by 1 and then 2 parallel worker processes (what the
   mapped task does on a Celery deployment), on fresh copies.
 
@@ -19,6 +21,7 @@ writes ``var/bench/pipeline.json`` and an SVG chart ``var/bench/pipeline.svg``, 
 
     make bench                                   # 1,000,000 accounts (about 15 minutes here)
     make bench BENCH_ARGS="--sizes 100000,1000000"
+    make bench BENCH_ARGS="--keep-templates"      # keep the generated data for the next run
 """
 
 from __future__ import annotations
@@ -363,7 +366,9 @@ def print_table(results: list[dict]) -> None:
                   f"{r['dag']['peak_rss_mb']:>8.0f}")
         gates = sum(v for k, v in r["dag"]["stages"].items() if k.endswith("gates"))
         work = sum(v for k, v in r["dag"]["stages"].items() if not k.endswith("gates"))
-        print(f"{'':>9} gates add {gates:.1f} s to {work:.1f} s of stage work ({100 * gates / max(work, 1e-9):.0f} %); "
+        rest = r["dag"]["wall_s"] - gates
+        print(f"{'':>9} gates add {gates:.1f} s to {work:.1f} s of stage work ({100 * gates / max(work, 1e-9):.0f} %), "
+              f"to {rest:.0f} s of the rest of the run ({100 * gates / max(rest, 1e-9):.0f} %); "
               f"wall {r['dag']['wall_s']:.0f} s; fan-out accounts 1 worker {r['fanout_s'].get(1, float('nan')):.1f} s, "
               f"2 workers {r['fanout_s'].get(2, float('nan')):.1f} s")
 
