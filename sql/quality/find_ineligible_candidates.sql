@@ -1,11 +1,13 @@
 -- Candidates that must never be touched: tombstones, legal holds, directives in force, or no valid
--- reason. The eligible set is spliced in from sql/accounts/select_eligible_accounts.sql.
-select e.id
-from ({eligible}) as e
-join app.accounts as a on a.id = e.id
+-- reason. The candidates (id, reason) are spliced in: tonight's plan
+-- (sql/quality/select_planned_candidates.sql), or in a dry run, which plans nothing, the
+-- eligibility query itself (sql/accounts/select_eligible_accounts.sql).
+select c.id
+from ({candidates}) as c
+join app.accounts as a on a.id = c.id
 where a.anonymised_at is not null
     or a.legal_hold_until >= :as_of_date
     or a.post_mortem_retain_until >= :as_of_date
-    or e.reason not in ('deceased', 'closed', 'inactive')
-    or (e.reason = 'deceased' and not a.deceased_reported_at <= :as_of)
-    or (e.reason = 'closed' and not a.closed_at <= :closed_on_or_before)
+    or c.reason not in ('deceased', 'closed', 'inactive')
+    or (c.reason = 'deceased' and not a.deceased_reported_at <= :as_of)
+    or (c.reason = 'closed' and not a.closed_at <= :closed_on_or_before)

@@ -35,6 +35,11 @@ def _sql(name: str) -> str:
     return load_sql(f"quality/{name}").replace("{eligible}", load_sql("accounts/select_eligible_accounts"))
 
 
+def _ineligible_sql(planned: bool) -> str:
+    candidates = load_sql("quality/select_planned_candidates" if planned else "accounts/select_eligible_accounts")
+    return load_sql("quality/find_ineligible_candidates").replace("{candidates}", candidates)
+
+
 def accounts_before_checks(*, planned: bool = True) -> list[Check]:
     """``planned``: the candidate checks read tonight's plan (frozen in the ledger by
     plan_account_batches, which destroys nothing); a dry run has no plan and evaluates the
@@ -45,7 +50,7 @@ def accounts_before_checks(*, planned: bool = True) -> list[Check]:
               "no_rows", _sql("find_missing_app_columns")),
         Check("candidates_are_all_eligible",
               "No candidate is a tombstone, under legal hold, under a post-mortem directive, or without a valid reason",
-              "no_rows", _sql("find_ineligible_planned" if planned else "find_ineligible_candidates")),
+              "no_rows", _ineligible_sql(planned)),
     ]
     checks.append(Check("candidates_per_reason_within_ceiling",
                         "No reason would anonymise more accounts tonight than the policy's ceiling (a share of live accounts)",
