@@ -1,9 +1,11 @@
 """Stage 1: anonymise closed, inactive and deceased accounts, batch by batch, exactly once.
 
+The plan freezes each batch's accounts in ``retention.batch_accounts`` (ids stay in this database).
 Per batch, in one application-database transaction:
-  lock the range's possible candidates (skip rows the application holds) -> re-check eligibility
+  lock the batch's planned accounts (skip rows the application holds) -> re-check eligibility
   under the locks -> aggregate the batch -> *commit the statistics in the warehouse* -> delete the
-  stored files -> scrub the rows and mark the batch done in the ledger -> commit.
+  stored files -> scrub the rows and mark the batch done in the ledger -> commit;
+then the batch is verified once more, right after its commit, and its frozen ids are dropped.
 A crash anywhere rolls the scrub back; the warehouse contribution of a batch whose ledger row is
 not done is reversed before the batch is redone (see :mod:`retention.warehouse`).
 """
