@@ -8,7 +8,8 @@ copy, so all of them see the same rows:
 * ``dag``: one real run of ``gdpr_retention`` (``airflow dags test``, every task in one worker
   process, whose peak resident memory is reported), stage times read from Airflow's task instances;
 * ``floor``: the same work as the fewest hand-written set-based statements, one transaction per
-  stage, no batches, no checks (accounts: eligible set, the six aggregates, one scrub statement;
+  stage, no batches, no checks (accounts: eligible set, one scrub statement that also aggregates
+  the rows it deletes, the documents;
   logs: DROP of the expired partitions and one DELETE; prospects: one DELETE);
 * ``noop``: the run right after (the next night, 500 newly eligible accounts), on the full tables:
   what a quiet night costs, as task time and as time spent in PostgreSQL (``noop sql``: the sum of
@@ -213,11 +214,10 @@ def audit_rows(app_url: str) -> dict[str, int]:
 
 def floor(admin: str, app: str) -> dict[str, float]:
     """The raw floor: the fewest set-based statements, one transaction per stage."""
-    from retention.accounts import ALL_IDS, _eligible_sql
+    from retention.accounts import ALL_IDS, _eligible_sql, scrub_statement
     from retention.db import make_engine
     from retention.policy import load_policy
     from retention.sqlfiles import load_sql
-    from retention.warehouse import STATS_TABLES
     from retention.window import RunWindow
     from sqlalchemy import text
 
@@ -235,9 +235,8 @@ def floor(admin: str, app: str) -> dict[str, float]:
             c.execute(text(f"insert into batch_members select id, reason from ({_eligible_sql()}) e"),
                       {**w.params(), **ALL_IDS})
             c.exec_driver_sql("analyze batch_members")
-            for t in STATS_TABLES:
-                c.execute(text(load_sql(t.aggregate_sql)), w.params()).all()
-            c.execute(text(load_sql("accounts/scrub_batch")), w.params()).all()
+            c.execute(text(scrub_statement()), w.params()).all()  # the scrub and its six aggregates
+            c.execute(text(load_sql("accounts/delete_batch_documents"))).all()
         seconds["accounts"] = time.monotonic() - started
         started = time.monotonic()
         with c.begin():

@@ -3,8 +3,9 @@
 The plan freezes each batch's accounts in ``retention.batch_accounts`` (ids stay in this database).
 Per batch, in one application-database transaction:
   lock the batch's planned accounts (skip rows the application holds) -> re-check eligibility
-  under the locks -> aggregate the batch -> *commit the statistics in the warehouse* -> delete the
-  stored files -> scrub the rows and mark the batch done in the ledger -> commit;
+  under the locks -> scrub the rows and aggregate what the scrub removed, in one statement ->
+  *commit the statistics in the warehouse* -> delete the stored files, then their rows -> mark the
+  batch done in the ledger -> commit;
 then the batch is verified once more, right after its commit, and its frozen ids are dropped.
 A crash anywhere rolls the scrub back; the warehouse contribution of a batch whose ledger row is
 not done is reversed before the batch is redone (see :mod:`retention.warehouse`).
@@ -125,7 +126,8 @@ def _create_batch_tables(conn: Connection) -> None:
         "create temp table kept_documents (id bigint primary key) on commit drop;"
         # A batch is a few thousand accounts against tables of millions of rows: every join must
         # walk the account_id indexes. Hash and merge joins scan the whole child table per batch
-        # (the 5x trap measured in postgres-floor.md), so they are off for this transaction only.
+        # (the 5x trap measured in postgres-floor.md), so they are off while the batch is selected
+        # (the scrub, which cannot join its way into a scan, turns hash joins back on).
         "set local enable_hashjoin = off;"
         "set local enable_mergejoin = off;"
         # The planner overestimates child rows per account (~150 for ~20) and so JIT-compiles every
@@ -137,19 +139,20 @@ def _create_batch_tables(conn: Connection) -> None:
     )
 
 
-def _aggregate(conn: Connection, window: RunWindow) -> dict[str, str]:
-    """The batch's cells per statistics table, as one JSON array each, built by PostgreSQL.
+def scrub_statement() -> str:
+    """The batch's scrub with its statistics, one statement (``scrub_batch.sql`` with the six aggregates in it).
 
-    The cells only travel to the warehouse: they stay one text value in Python, never rows
-    (tens of thousands of cells per batch at 1M accounts).
+    Each aggregate reads the rows the scrub deletes (``DELETE ... RETURNING``), so every child row
+    of the batch is read once. The result row holds the deleted counts and, per statistics table,
+    ``cells_<table>``: the batch's cells as one JSON array, which only travels to the warehouse
+    (one text value in Python, never rows).
     """
-    from sqlalchemy import text
-
-    cells = {}
+    statement = load_sql("accounts/scrub_batch")
     for table in warehouse.STATS_TABLES:
-        query = f"select coalesce(json_agg(c), '[]')::text from (\n{load_sql(table.aggregate_sql)}\n) as c"
-        cells[table.name] = conn.execute(text(query), window.params()).scalar_one()
-    return cells
+        statement = statement.replace("{aggregate_%s}" % table.name, load_sql(table.aggregate_sql))
+    if "{aggregate_" in statement:
+        raise ValueError("scrub_batch.sql names an aggregate that is not a statistics table")
+    return statement
 
 
 def process_batch(app: Engine, wh: Engine, window: RunWindow, policy: Policy, plan_id: str, batch_no: int) -> dict[str, Any]:
@@ -191,12 +194,17 @@ def process_batch(app: Engine, wh: Engine, window: RunWindow, policy: Policy, pl
             )
             conn.exec_driver_sql("analyze batch_members")
             per_reason = dict(conn.execute(text("select reason, count(*) from batch_members group by reason")).all())
-            cells = _aggregate(conn, window)
             documents = [tuple(r) for r in run_sql(conn, "accounts/select_batch_documents").all()]
+            # The scrub reaches every table through its account_id index (`= any(array)`) and then
+            # aggregates the deleted rows, which are small in-memory sets best joined by hashing.
+            conn.exec_driver_sql("set local enable_hashjoin = on")
+            scrubbed = dict(conn.execute(text(scrub_statement()), window.params()).mappings().one())
+            cells = {t.name: scrubbed.pop(f"cells_{t.name}") for t in warehouse.STATS_TABLES}
             faults.checkpoint("accounts.before_warehouse_commit")
 
             with wh.begin() as w:
                 warehouse.apply_batch(w, key, cells)
+            del cells
             faults.checkpoint("accounts.after_warehouse_commit")
 
             files_deleted, failed_ids = delete_stored_files((doc_id, uri) for doc_id, _, uri in documents)
@@ -205,7 +213,7 @@ def process_batch(app: Engine, wh: Engine, window: RunWindow, policy: Policy, pl
                 conn.execute(text("insert into kept_documents (id) select unnest(cast(:ids as bigint[]))"), {"ids": failed_ids})
             faults.checkpoint("accounts.after_files_deleted")
 
-            scrubbed = dict(run_sql(conn, "accounts/scrub_batch", window.params()).mappings().one())
+            scrubbed.update(run_sql(conn, "accounts/delete_batch_documents").mappings().one())
             if failed_ids:
                 conn.execute(
                     text("insert into retention.pending_file_deletions (document_id, first_failed_at) "

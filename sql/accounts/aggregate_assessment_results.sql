@@ -1,4 +1,5 @@
 -- Assessment results of the batch by month, assessment and ten-point score band.
+-- A part of scrub_batch.sql: reads the rows the scrub deletes (assessments_gone).
 with result as (
     select
         s.account_id,
@@ -13,8 +14,7 @@ with result as (
             else 'other'
         end as assessment_code,
         case when s.score between 0 and 100 then s.score end as score
-    from app.assessments as s
-    join batch_members as b on b.id = s.account_id
+    from assessments_gone as s
 )
 select
     month,

@@ -1,11 +1,12 @@
 -- Annotation experience of the batch's members: whether they had any, and how many experiences.
+-- A part of scrub_batch.sql: reads the rows the scrub deletes (experiences_gone).
 with member as (
     select
         b.reason,
         coalesce(bool_or(x.is_annotation), false) as annotation,
-        count(x.id) as experiences
+        count(x.account_id) as experiences
     from batch_members as b
-    left join app.experiences as x on x.account_id = b.id
+    left join experiences_gone as x on x.account_id = b.id
     group by b.id, b.reason
 )
 select

@@ -1,4 +1,5 @@
 -- The batch's activity events by the month they happened; unknown features become 'other'.
+-- A part of scrub_batch.sql: reads the rows the scrub deletes (activity_events_gone).
 select
     -- A month Python cannot hold (BC, infinity, after 9999) is an unknown (NULL) month.
     case
@@ -8,7 +9,6 @@ select
     coalesce(kf.feature, 'other') as feature,
     count(*) as events,
     count(distinct e.account_id) as members
-from app.activity_events as e
-join batch_members as b on b.id = e.account_id
+from activity_events_gone as e
 left join retention.known_features as kf on kf.feature = e.feature
 group by 1, 2

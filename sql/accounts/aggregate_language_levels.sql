@@ -1,4 +1,5 @@
 -- Languages spoken by the batch's members, ISO 639-1 code and CEFR level (or native).
+-- A part of scrub_batch.sql: reads the rows the scrub deletes (languages_gone).
 select
     date_trunc('month', cast(:as_of as timestamptz) at time zone 'UTC')::date as anonymised_month,
     case when lower(btrim(l.language)) ~ '^[a-z]{2}$' then lower(btrim(l.language)) else 'unknown' end as language,
@@ -8,6 +9,5 @@ select
         else 'unknown'
     end as level,
     count(distinct l.account_id) as members
-from app.languages as l
-join batch_members as b on b.id = l.account_id
+from languages_gone as l
 group by 1, 2, 3

@@ -1,5 +1,6 @@
 -- Applications of the batch by project and month of application. Projects not published at
 -- :as_of are pooled under a NULL project_id: only published projects are reported one by one.
+-- A part of scrub_batch.sql: reads the rows the scrub deletes (applications_gone).
 select
     case when pr.published_at <= :as_of then p.project_id end as project_id,
     -- A month Python cannot hold (BC, infinity, after 9999) is an unknown (NULL) month.
@@ -11,7 +12,6 @@ select
     count(distinct p.account_id) as applicants,
     coalesce(sum(p.matching_score), 0) as matching_score_sum,
     count(p.matching_score) as matching_score_count
-from app.applications as p
-join batch_members as b on b.id = p.account_id
+from applications_gone as p
 join app.projects as pr on pr.id = p.project_id
 group by 1, 2
