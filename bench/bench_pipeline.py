@@ -9,7 +9,7 @@ copy, so all of them see the same rows:
   process, whose peak resident memory is reported), stage times read from Airflow's task instances;
 * ``floor``: the same work as the fewest hand-written set-based statements, one transaction per
   stage, no batches, no checks (accounts: eligible set, one scrub statement that also aggregates
-  the rows it deletes, the documents;
+  the rows it deletes, one insert per statistics table into the warehouse, the documents;
   logs: DROP of the expired partitions and one DELETE; prospects: one DELETE);
 * ``noop``: the run right after (the next night, 500 newly eligible accounts), on the full tables:
   what a quiet night costs, as task time and as time spent in PostgreSQL (``noop sql``: the sum of
@@ -212,20 +212,21 @@ def audit_rows(app_url: str) -> dict[str, int]:
             "connection_logs": rows.get("purge_connection_logs", 0), "prospects": rows.get("purge_prospects", 0)}
 
 
-def floor(admin: str, app: str) -> dict[str, float]:
+def floor(admin: str, app: str, wh: str) -> dict[str, float]:
     """The raw floor: the fewest set-based statements, one transaction per stage."""
     from retention.accounts import ALL_IDS, _eligible_sql, scrub_statement
     from retention.db import make_engine
+    from retention.migrate import migrate_app, migrate_warehouse
     from retention.policy import load_policy
     from retention.sqlfiles import load_sql
+    from retention.warehouse import STATS_TABLES
     from retention.window import RunWindow
     from sqlalchemy import text
 
     w = RunWindow.build(AS_OF, load_policy())
-    from retention.migrate import migrate_app
-
-    engine = make_engine(url(admin, app))
-    migrate_app(engine)  # reference vocabularies the aggregates join (setup, not timed)
+    engine, warehouse = make_engine(url(admin, app)), make_engine(url(admin, wh))
+    migrate_app(engine)  # reference vocabularies the aggregates join, the warehouse tables (setup, not timed)
+    migrate_warehouse(warehouse, load_policy())
     seconds = {}
     with engine.connect() as c:
         started = time.monotonic()
@@ -235,7 +236,13 @@ def floor(admin: str, app: str) -> dict[str, float]:
             c.execute(text(f"insert into batch_members select id, reason from ({_eligible_sql()}) e"),
                       {**w.params(), **ALL_IDS})
             c.exec_driver_sql("analyze batch_members")
-            c.execute(text(scrub_statement()), w.params()).all()  # the scrub and its six aggregates
+            scrubbed = c.execute(text(scrub_statement()), w.params()).mappings().one()  # and its six aggregates
+            with warehouse.begin() as wc:  # the statistics land in the warehouse, one insert per table
+                for t in STATS_TABLES:
+                    cols = ", ".join(t.columns)
+                    wc.execute(text(f"insert into stats.{t.name} ({cols}) select {cols} from "
+                                    f"jsonb_populate_recordset(null::stats.{t.name}, cast(:cells as jsonb))"),
+                               {"cells": scrubbed[f"cells_{t.name}"]})
             c.execute(text(load_sql("accounts/delete_batch_documents"))).all()
         seconds["accounts"] = time.monotonic() - started
         started = time.monotonic()
@@ -256,6 +263,7 @@ def floor(admin: str, app: str) -> dict[str, float]:
                       {"as_of": w.as_of, "before": w.prospects_before})
         seconds["prospects"] = time.monotonic() - started
     engine.dispose()
+    warehouse.dispose()
     return seconds
 
 
@@ -341,7 +349,7 @@ def bench_size(dbs: Databases, accounts: int, skip_fanout: bool, keep: bool) -> 
 
     say("raw floor on a fresh copy")
     app, wh = clone(dbs, template)
-    floor_s = floor(dbs.admin, app)
+    floor_s = floor(dbs.admin, app, wh)
     dbs.drop(app)
     dbs.drop(wh)
 

@@ -60,15 +60,11 @@ def _ident(name: str) -> str:
     return f'"{name}"'
 
 
-def _insert_pending_sql(t: StatsTable) -> str:
-    # One statement per table and batch: the cells travel as one JSON array (thousands of cells
-    # per batch; a row-per-statement executemany cost ~0.4 s per batch at 1M accounts).
-    pending = _ident(t.name + "_pending")
-    cols = ", ".join(_ident(c) for c in t.columns)
+def _cells_sql(t: StatsTable) -> str:
+    """The batch's pending cells of one table, as rows of the table's own type."""
     return (
-        f"insert into stats.{pending} (warehouse_key, {cols}) "
-        f"select cast(:warehouse_key as text), {cols} "
-        f"from jsonb_populate_recordset(null::stats.{pending}, cast(:cells as jsonb))"
+        f"jsonb_populate_recordset(null::stats.{_ident(t.name)}, "
+        f"(select c.cells from stats.pending_cells as c where c.warehouse_key = :warehouse_key and c.table_name = :table))"
     )
 
 
@@ -78,7 +74,7 @@ def _apply_sql(t: StatsTable) -> str:
     sums = ", ".join(f"{_ident(c)} = t.{_ident(c)} + excluded.{_ident(c)}" for c in t.sums)
     return (
         f"insert into stats.{_ident(t.name)} as t ({cols}) "
-        f"select {cols} from stats.{_ident(t.name + '_pending')} where warehouse_key = :warehouse_key "
+        f"select {cols} from {_cells_sql(t)} "
         f"on conflict ({keys}) do update set {sums}"
     )
 
@@ -86,19 +82,12 @@ def _apply_sql(t: StatsTable) -> str:
 def _reverse_sql(t: StatsTable) -> str:
     sums = ", ".join(f"{_ident(c)} = t.{_ident(c)} - p.{_ident(c)}" for c in t.sums)
     match = " and ".join(f"t.{_ident(c)} is not distinct from p.{_ident(c)}" for c in t.keys)
-    return (
-        f"update stats.{_ident(t.name)} as t set {sums} "
-        f"from stats.{_ident(t.name + '_pending')} as p where p.warehouse_key = :warehouse_key and {match}"
-    )
+    return f"update stats.{_ident(t.name)} as t set {sums} from {_cells_sql(t)} as p where {match}"
 
 
 def _prune_empty_sql(t: StatsTable) -> str:
     empty = " and ".join(f"{_ident(c)} = 0" for c in t.sums)
     return f"delete from stats.{_ident(t.name)} where {empty}"
-
-
-def _drop_pending_sql(t: StatsTable) -> str:
-    return f"delete from stats.{_ident(t.name + '_pending')} where warehouse_key = any(:keys)"
 
 
 def apply_batch(conn: Connection, warehouse_key: str, cells: Mapping[str, str]) -> None:
@@ -113,8 +102,16 @@ def apply_batch(conn: Connection, warehouse_key: str, cells: Mapping[str, str]) 
         rows = cells.get(table.name, "[]")
         if rows == "[]":
             continue
-        conn.execute(text(_insert_pending_sql(table)), {"warehouse_key": warehouse_key, "cells": rows})
-        conn.execute(text(_apply_sql(table)), {"warehouse_key": warehouse_key})
+        conn.execute(text("insert into stats.pending_cells (warehouse_key, table_name, cells) "
+                          "values (:warehouse_key, :table, cast(:cells as jsonb))"),
+                     {"warehouse_key": warehouse_key, "table": table.name, "cells": rows})
+        conn.execute(text(_apply_sql(table)), {"warehouse_key": warehouse_key, "table": table.name})
+
+
+def _drop_pending(conn: Connection, keys: list[str]) -> None:
+    from sqlalchemy import text
+
+    conn.execute(text("delete from stats.pending_cells where warehouse_key = any(:keys)"), {"keys": keys})
 
 
 def reverse(conn: Connection, warehouse_keys: Iterable[str]) -> int:
@@ -124,10 +121,10 @@ def reverse(conn: Connection, warehouse_keys: Iterable[str]) -> int:
     keys = list(warehouse_keys)
     for key in keys:
         for table in STATS_TABLES:
-            conn.execute(text(_reverse_sql(table)), {"warehouse_key": key})
+            conn.execute(text(_reverse_sql(table)), {"warehouse_key": key, "table": table.name})
     if keys:
+        _drop_pending(conn, keys)
         for table in STATS_TABLES:
-            conn.execute(text(_drop_pending_sql(table)), {"keys": keys})
             conn.execute(text(_prune_empty_sql(table)))
         conn.execute(text("delete from stats.applied_batches where warehouse_key = any(:keys)"), {"keys": keys})
     return len(keys)
@@ -139,8 +136,7 @@ def confirm(conn: Connection, warehouse_keys: Iterable[str]) -> int:
 
     keys = list(warehouse_keys)
     if keys:
-        for table in STATS_TABLES:
-            conn.execute(text(_drop_pending_sql(table)), {"keys": keys})
+        _drop_pending(conn, keys)
         conn.execute(
             text(
                 "update stats.applied_batches set state = 'confirmed', confirmed_at = clock_timestamp() "

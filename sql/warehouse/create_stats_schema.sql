@@ -86,35 +86,35 @@ create table if not exists stats.experience_profiles (
     unique nulls not distinct (anonymised_month, reason, annotation_experience, experience_band)
 );
 
--- Pending deltas, one table per statistics table, keyed by the batch that wrote them.
-create table if not exists stats.anonymised_cohorts_pending (
-    warehouse_key text not null, anonymised_month date, reason text, age_band text, region text,
-    education_level text, members bigint not null
+-- Pending deltas: a batch's cells per statistics table, one JSON array (as the batch computed it),
+-- until the batch's scrub is known to have committed (confirm) or not (reverse). One row per table
+-- and batch: thousands of cells per batch cost one insert, not thousands.
+create table if not exists stats.pending_cells (
+    warehouse_key text not null,
+    table_name    text not null,
+    cells         jsonb not null check (jsonb_typeof(cells) = 'array'),
+    primary key (warehouse_key, table_name)
 );
-create table if not exists stats.feature_usage_monthly_pending (
-    warehouse_key text not null, month date, feature text, events bigint not null, members bigint not null
-);
-create table if not exists stats.project_applications_monthly_pending (
-    warehouse_key text not null, project_id bigint, month date, applications bigint not null,
-    applicants bigint not null, matching_score_sum numeric not null, matching_score_count bigint not null
-);
-create table if not exists stats.language_levels_pending (
-    warehouse_key text not null, anonymised_month date, language text, level text, members bigint not null
-);
-create table if not exists stats.assessment_results_pending (
-    warehouse_key text not null, month date, assessment_code text, score_band text, results bigint not null,
-    members bigint not null, score_sum numeric not null, score_count bigint not null
-);
-create table if not exists stats.experience_profiles_pending (
-    warehouse_key text not null, anonymised_month date, reason text, annotation_experience text,
-    experience_band text, members bigint not null
-);
-create index if not exists anonymised_cohorts_pending_key on stats.anonymised_cohorts_pending (warehouse_key);
-create index if not exists feature_usage_monthly_pending_key on stats.feature_usage_monthly_pending (warehouse_key);
-create index if not exists project_applications_monthly_pending_key on stats.project_applications_monthly_pending (warehouse_key);
-create index if not exists language_levels_pending_key on stats.language_levels_pending (warehouse_key);
-create index if not exists assessment_results_pending_key on stats.assessment_results_pending (warehouse_key);
-create index if not exists experience_profiles_pending_key on stats.experience_profiles_pending (warehouse_key);
+-- Earlier versions kept pending deltas row by row in one <table>_pending table per statistics
+-- table: whatever a crashed batch left there is carried over (reconcile still needs it), then the
+-- old tables go.
+do $$
+declare
+    t text;
+begin
+    foreach t in array array['anonymised_cohorts', 'feature_usage_monthly', 'project_applications_monthly',
+                             'language_levels', 'assessment_results', 'experience_profiles']
+    loop
+        -- No format(): this script goes through the driver, which reads percent signs as placeholders.
+        if to_regclass('stats.' || quote_ident(t || '_pending')) is not null then
+            execute 'insert into stats.pending_cells (warehouse_key, table_name, cells) '
+                'select p.warehouse_key, ' || quote_literal(t) || ', jsonb_agg(to_jsonb(p) - ''warehouse_key'') '
+                'from stats.' || quote_ident(t || '_pending') || ' as p group by p.warehouse_key on conflict do nothing';
+            execute 'drop table stats.' || quote_ident(t || '_pending');
+        end if;
+    end loop;
+end
+$$;
 
 -- Analysts read these views only: every cell with fewer than k people is hidden.
 create or replace view published.anonymised_cohorts as

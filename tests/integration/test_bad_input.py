@@ -155,9 +155,9 @@ class Stage:
                       "app.languages, app.experiences, app.education, app.accounts, app.projects restart identity")
             c.execute("truncate retention.account_batches, retention.pending_file_deletions, retention.rule_audit, "
                       "retention.inactivity_notices")
-        stats = [f"stats.{t.name}" for t in STATS_TABLES] + [f"stats.{t.name}_pending" for t in STATS_TABLES]
+        stats = [f"stats.{t.name}" for t in STATS_TABLES]
         with self.p.warehouse() as c:
-            c.execute(f"truncate {', '.join(stats)}, stats.applied_batches")
+            c.execute(f"truncate {', '.join(stats)}, stats.pending_cells, stats.applied_batches")
 
     def seed(self, members: list[Garbled]) -> dict[str, list]:
         """Insert the population; returns every free-text value that went in, and the document files."""

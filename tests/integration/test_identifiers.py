@@ -153,7 +153,7 @@ def test_warehouse_identifier_refuses_garbage(name):
 
 
 def test_warehouse_identifiers_in_use_are_plain_and_quoted():
-    names = {t.name for t in STATS_TABLES} | {t.name + "_pending" for t in STATS_TABLES}
+    names = {t.name for t in STATS_TABLES}
     names |= {c for t in STATS_TABLES for c in t.columns}
     for name in names:
         assert _ident(name) == f'"{name}"'
@@ -165,8 +165,7 @@ def test_a_hostile_stats_table_definition_never_reaches_sql():
     from retention import warehouse
 
     hostile = dataclasses.replace(STATS_TABLES[0], name='anonymised_cohorts" cascade; --')
-    for build in (warehouse._insert_pending_sql, warehouse._apply_sql, warehouse._reverse_sql,
-                  warehouse._prune_empty_sql, warehouse._drop_pending_sql):
+    for build in (warehouse._cells_sql, warehouse._apply_sql, warehouse._reverse_sql, warehouse._prune_empty_sql):
         with pytest.raises(ValueError, match="unexpected identifier"):
             build(hostile)
     hostile_column = dataclasses.replace(STATS_TABLES[0], sums=("members = 0; --",))
