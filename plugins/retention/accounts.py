@@ -6,7 +6,7 @@ Per batch, in one application-database transaction:
   under the locks -> scrub the rows and aggregate what the scrub removed, in one statement ->
   *commit the statistics in the warehouse* -> delete the stored files, then their rows -> mark the
   batch done in the ledger -> commit;
-then the batch's tombstones are verified at once and its frozen ids dropped.
+then the batch's tombstones are verified right after the commit and its frozen ids dropped.
 A crash anywhere rolls the scrub back; the warehouse contribution of a batch whose ledger row is
 not done is reversed before the batch is redone (see :mod:`retention.warehouse`).
 """
