@@ -102,16 +102,20 @@ do $$
 declare
     t text;
 begin
-    foreach t in array array['anonymised_cohorts', 'feature_usage_monthly', 'project_applications_monthly',
-                             'language_levels', 'assessment_results', 'experience_profiles']
+    -- The old tables are found in the catalog (stats.<table>_pending beside stats.<table>), so this
+    -- list cannot drift from the statistics tables.
+    for t in
+        select left(c.relname, -length('_pending'))
+        from pg_class as c
+        join pg_namespace as n on n.oid = c.relnamespace
+        where n.nspname = 'stats' and c.relkind = 'r' and right(c.relname, length('_pending')) = '_pending'
+            and to_regclass('stats.' || quote_ident(left(c.relname, -length('_pending')))) is not null
     loop
         -- No format(): this script goes through the driver, which reads percent signs as placeholders.
-        if to_regclass('stats.' || quote_ident(t || '_pending')) is not null then
-            execute 'insert into stats.pending_cells (warehouse_key, table_name, cells) '
-                'select p.warehouse_key, ' || quote_literal(t) || ', jsonb_agg(to_jsonb(p) - ''warehouse_key'') '
-                'from stats.' || quote_ident(t || '_pending') || ' as p group by p.warehouse_key on conflict do nothing';
-            execute 'drop table stats.' || quote_ident(t || '_pending');
-        end if;
+        execute 'insert into stats.pending_cells (warehouse_key, table_name, cells) '
+            'select p.warehouse_key, ' || quote_literal(t) || ', jsonb_agg(to_jsonb(p) - ''warehouse_key'') '
+            'from stats.' || quote_ident(t || '_pending') || ' as p group by p.warehouse_key on conflict do nothing';
+        execute 'drop table stats.' || quote_ident(t || '_pending');
     end loop;
 end
 $$;
