@@ -63,7 +63,7 @@ def _ident(name: str) -> str:
 def _cells_sql(t: StatsTable) -> str:
     """The batch's pending cells of one table, as rows of the table's own type."""
     return (
-        f"jsonb_populate_recordset(null::stats.{_ident(t.name)}, "
+        f"json_populate_recordset(null::stats.{_ident(t.name)}, "
         f"(select c.cells from stats.pending_cells as c where c.warehouse_key = :warehouse_key and c.table_name = :table))"
     )
 
@@ -103,7 +103,7 @@ def apply_batch(conn: Connection, warehouse_key: str, cells: Mapping[str, str]) 
         if rows == "[]":
             continue
         conn.execute(text("insert into stats.pending_cells (warehouse_key, table_name, cells) "
-                          "values (:warehouse_key, :table, cast(:cells as jsonb))"),
+                          "values (:warehouse_key, :table, cast(:cells as json))"),
                      {"warehouse_key": warehouse_key, "table": table.name, "cells": rows})
         conn.execute(text(_apply_sql(table)), {"warehouse_key": warehouse_key, "table": table.name})
 

@@ -89,12 +89,27 @@ create table if not exists stats.experience_profiles (
 -- Pending deltas: a batch's cells per statistics table, one JSON array (as the batch computed it),
 -- until the batch's scrub is known to have committed (confirm) or not (reverse). One row per table
 -- and batch: thousands of cells per batch cost one insert, not thousands.
+-- One JSON array of cells per batch and table. Stored as json text, uncompressed: written once per
+-- batch, read once (reverse), usually just dropped (confirm). As jsonb, compressed, the write cost
+-- 0.2 s per batch of 10,000 accounts (20,000 cells), three times the whole apply from json.
 create table if not exists stats.pending_cells (
     warehouse_key text not null,
     table_name    text not null,
-    cells         jsonb not null check (jsonb_typeof(cells) = 'array'),
+    cells         json not null constraint pending_cells_cells_check check (json_typeof(cells) = 'array'),
     primary key (warehouse_key, table_name)
 );
+-- The first version of this table held jsonb: converted, with whatever a crashed batch left in it.
+do $$
+begin
+    if (select a.atttypid = 'jsonb'::regtype from pg_attribute as a
+        where a.attrelid = 'stats.pending_cells'::regclass and a.attname = 'cells') then
+        alter table stats.pending_cells drop constraint if exists pending_cells_cells_check;
+        alter table stats.pending_cells alter column cells type json using cells::json;
+        alter table stats.pending_cells add constraint pending_cells_cells_check check (json_typeof(cells) = 'array');
+    end if;
+end
+$$;
+alter table stats.pending_cells alter column cells set storage external;
 -- Earlier versions kept pending deltas row by row in one <table>_pending table per statistics
 -- table: whatever a crashed batch left there is carried over (reconcile still needs it), then the
 -- old tables go.
@@ -113,7 +128,7 @@ begin
     loop
         -- No format(): this script goes through the driver, which reads percent signs as placeholders.
         execute 'insert into stats.pending_cells (warehouse_key, table_name, cells) '
-            'select p.warehouse_key, ' || quote_literal(t) || ', jsonb_agg(to_jsonb(p) - ''warehouse_key'') '
+            'select p.warehouse_key, ' || quote_literal(t) || ', (jsonb_agg(to_jsonb(p) - ''warehouse_key''))::json '
             'from stats.' || quote_ident(t || '_pending') || ' as p group by p.warehouse_key on conflict do nothing';
         execute 'drop table stats.' || quote_ident(t || '_pending');
     end loop;

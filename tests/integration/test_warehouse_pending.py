@@ -75,3 +75,23 @@ def test_pending_rows_of_an_earlier_version_are_carried_over_and_still_reversibl
     with wh.begin() as c:
         warehouse.reverse(c, ["old-0"])
     assert _usage(wh) == []
+
+
+def test_pending_cells_of_the_jsonb_version_are_converted_and_still_reversible(wh):
+    """A warehouse upgraded from the version that kept pending cells as jsonb, while a crashed
+    batch's deltas sat there: the migration converts the column and reconcile can still reverse."""
+    from sqlalchemy import text
+
+    with wh.begin() as c:
+        warehouse.apply_batch(c, "jsonb-0", {"feature_usage_monthly": json.dumps(CELLS)})
+        c.execute(text("alter table stats.pending_cells drop constraint pending_cells_cells_check"))
+        c.execute(text("alter table stats.pending_cells alter column cells type jsonb using cells::jsonb"))
+        c.execute(text("alter table stats.pending_cells add check (jsonb_typeof(cells) = 'array')"))
+    migrate_warehouse(wh, load_policy())
+    with wh.connect() as c:
+        assert c.execute(text("select atttypid::regtype::text from pg_attribute "
+                              "where attrelid = 'stats.pending_cells'::regclass and attname = 'cells'")).scalar_one() == "json"
+        assert warehouse.pending_keys(c) == ["jsonb-0"]
+    with wh.begin() as c:
+        warehouse.reverse(c, ["jsonb-0"])
+    assert _usage(wh) == []
