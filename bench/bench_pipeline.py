@@ -16,8 +16,10 @@ copy, so all of them see the same rows:
   the "task sql time" lines each task logs, see ``retention.runtime.engines``); then the same
   night rerun after a ``VACUUM ANALYZE`` (``vac sql``): a true no-op, once autovacuum has been
   through (until then the partial eligibility indexes still list the first night's dead rows);
-* ``fanout``: the accounts batches processed by 1 and then 2 parallel worker processes (what the
-  mapped task does on a Celery deployment), on fresh copies.
+* ``executor``: the same run as a deployment runs it, on fresh copies: ``LocalExecutor``, a process
+  per task (each gate imports Great Expectations again), with 1 and then 2 task slots, so that the
+  mapped batches run one or two at a time (``bench/run_dag_with_executor.py``, an execution API
+  server started for it); the accounts stage is then timed on the wall clock, first task to last.
 
 Prints progress and a table (stage, rows, seconds, rows/s, ratio to the floor, worker peak memory),
 writes ``var/bench/pipeline.json`` and an SVG chart ``var/bench/pipeline.svg``, drops its databases.
@@ -38,7 +40,6 @@ import sys
 import tempfile
 import time
 import uuid
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -285,43 +286,95 @@ def floor(admin: str, app: str, wh: str) -> dict[str, float]:
     return seconds
 
 
-def _work_batches(args: tuple[str, str, str, list[int]]) -> float:
-    app_url, wh_url, plan_id, batch_nos = args
-    from retention.accounts import process_batch
-    from retention.db import make_engine
-    from retention.policy import load_policy
-    from retention.window import RunWindow
+def tree_hwm_kb(root: int) -> int:
+    """The largest VmHWM among ``root`` and its descendants (the executor's task processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):  # exited while listed
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    peak, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        peak = max(peak, vm_hwm_kb(pid))
+        stack.extend(children.get(pid, []))
+    return peak
 
-    policy = load_policy()
-    window = RunWindow.build(AS_OF, policy)
-    app, wh = make_engine(app_url), make_engine(wh_url)
-    started = time.monotonic()
-    for n in batch_nos:
-        process_batch(app, wh, window, policy, plan_id, n)
-    return time.monotonic() - started
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-def fanout(admin: str, app: str, wh: str, workers: int) -> float:
-    """Accounts batches processed by `workers` parallel processes (as mapped tasks on Celery workers)."""
-    from retention.accounts import plan, reconcile
-    from retention.db import make_engine
-    from retention.migrate import migrate_app, migrate_warehouse
-    from retention.policy import load_policy
-    from retention.window import RunWindow
+def executor_run(dbs: Databases, template: str, slots: int) -> dict:
+    """One DAG run through LocalExecutor with `slots` parallel tasks, on a fresh copy."""
+    import secrets
+    import shutil
+    import urllib.request
 
-    policy = load_policy()
-    app_url, wh_url = url(admin, app, "retention_pipeline"), url(admin, wh, "retention_pipeline")
-    a, w = make_engine(app_url), make_engine(wh_url)
-    migrate_app(a)
-    migrate_warehouse(w, policy)
-    reconcile(a, w)
-    planned = plan(a, RunWindow.build(AS_OF, policy), policy, "bench-fanout")
-    nos = [b["batch_no"] for b in planned["batches"]]
-    shares = [(app_url, wh_url, planned["plan_id"], nos[i::workers]) for i in range(workers)]
-    started = time.monotonic()
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(_work_batches, shares))
-    return time.monotonic() - started
+    app, wh = clone(dbs, template)
+    home = Path(tempfile.mkdtemp(prefix="rt_bench_airflow_exec_"))
+    port = free_port()
+    env = {**airflow_env(home, url(dbs.admin, app, "retention_pipeline"), url(dbs.admin, wh, "retention_pipeline")),
+           "AIRFLOW__CORE__EXECUTOR": "LocalExecutor", "AIRFLOW__CORE__PARALLELISM": str(slots),
+           "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+           "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32)}
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    api, failed = None, True
+    try:
+        subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+        with (home / "api-server.log").open("w") as out:
+            api = subprocess.Popen([airflow, "api-server", "--apps", "execution", "-H", "127.0.0.1", "-p", str(port),
+                                    "-w", "1"], env=env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/execution/health", timeout=2)
+                break
+            except OSError:
+                if api.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"the execution API server did not start; see {home / 'api-server.log'}") from None
+                time.sleep(0.5)
+        log = home / "run.log"
+        started = time.monotonic()
+        with log.open("w") as out:
+            proc = subprocess.Popen([sys.executable, str(REPO / "bench" / "run_dag_with_executor.py"),
+                                     json.dumps({"as_of": AS_OF})], env=env, stdout=out, stderr=subprocess.STDOUT)
+            peak_kb, polls = 0, 0
+            while proc.poll() is None:
+                peak_kb = max(peak_kb, tree_hwm_kb(proc.pid))
+                time.sleep(0.5)
+                polls += 1
+                if polls % 10 == 0:
+                    say(f"    ... dag run ({slots} task slot(s)) {time.monotonic() - started:.0f} s")
+        if proc.returncode:
+            raise SystemExit(f"the dag run through LocalExecutor failed; see {log}")
+        with sqlite3.connect(home / "airflow.db") as db:
+            tis = db.execute("select task_id, julianday(start_date) * 86400, julianday(end_date) * 86400 "
+                             "from task_instance").fetchall()
+        accounts = [(t, a, b) for t, a, b in tis if t.startswith("accounts.")]
+        batches = [(a, b) for t, a, b in accounts if t == "accounts.anonymise_account_batch"]
+        gates = sum(b - a for t, a, b in accounts if ".check_" in t)
+        failed = False
+        return {"slots": slots, "wall_s": time.monotonic() - started, "peak_rss_mb": peak_kb / 1024,
+                "accounts_wall_s": max(b for _, _, b in accounts) - min(a for _, a, _ in accounts),
+                "batches_wall_s": max(b for _, b in batches) - min(a for a, _ in batches),
+                "accounts_gates_s": gates}
+    finally:
+        if api is not None:
+            api.terminate()
+            api.wait(timeout=60)
+        dbs.drop(app)
+        dbs.drop(wh)
+        if not failed:  # a failed run keeps its logs
+            shutil.rmtree(home, ignore_errors=True)
 
 
 def svg_chart(results: list[dict], path: Path) -> None:
@@ -371,18 +424,15 @@ def bench_size(dbs: Databases, accounts: int, skip_fanout: bool, keep: bool) -> 
     dbs.drop(app)
     dbs.drop(wh)
 
-    fan = {}
+    executor = {}
     if not skip_fanout:
-        for workers in (1, 2):
-            say(f"fan-out: accounts batches with {workers} parallel worker(s)")
-            app, wh = clone(dbs, template)
-            fan[workers] = fanout(dbs.admin, app, wh, workers)
-            dbs.drop(app)
-            dbs.drop(wh)
+        for slots in (1, 2):
+            say(f"through LocalExecutor, a process per task, {slots} task slot(s)")
+            executor[slots] = executor_run(dbs, template, slots)
     if not keep:
         dbs.drop(template)
     return {"accounts": accounts, "rows": rows, "dag": dag, "noop": noop, "noop_vacuumed": noop_vacuumed,
-            "floor": floor_s, "fanout_s": fan}
+            "floor": floor_s, "executor": executor}
 
 
 def print_table(results: list[dict]) -> None:
@@ -406,15 +456,19 @@ def print_table(results: list[dict]) -> None:
         work = sum(v for k, v in r["dag"]["stages"].items() if not k.endswith("gates"))
         rest = r["dag"]["wall_s"] - gates
         print(f"{'':>9} gates add {gates:.1f} s to {work:.1f} s of stage work ({100 * gates / max(work, 1e-9):.0f} %), "
-              f"to {rest:.0f} s of the rest of the run ({100 * gates / max(rest, 1e-9):.0f} %); "
-              f"wall {r['dag']['wall_s']:.0f} s; fan-out accounts 1 worker {r['fanout_s'].get(1, float('nan')):.1f} s, "
-              f"2 workers {r['fanout_s'].get(2, float('nan')):.1f} s")
+              f"to {rest:.0f} s of the rest of the run ({100 * gates / max(rest, 1e-9):.0f} %); wall {r['dag']['wall_s']:.0f} s")
+        for slots, e in sorted(r.get("executor", {}).items()):
+            print(f"{'':>9} LocalExecutor, {slots} task slot(s): accounts with its gates {e['accounts_wall_s']:.1f} s "
+                  f"on the wall clock ({e['accounts_wall_s'] / r['floor']['accounts']:.2f}x the floor), of which "
+                  f"batches {e['batches_wall_s']:.1f} s and gates {e['accounts_gates_s']:.1f} s; "
+                  f"peak task process {e['peak_rss_mb']:.0f} MB")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000000", help="comma-separated account counts")
-    parser.add_argument("--skip-fanout", action="store_true")
+    parser.add_argument("--skip-fanout", action="store_true",
+                        help="skip the runs through LocalExecutor with 1 and 2 task slots")
     parser.add_argument("--keep-templates", action="store_true",
                         help="keep the generated data (rt_bench_keep_*) and reuse it next time")
     args = parser.parse_args(argv)
