@@ -24,7 +24,7 @@ copy, so all of them see the same rows:
 Prints progress and a table (stage, rows, seconds, rows/s, ratio to the floor, worker peak memory),
 writes ``var/bench/pipeline.json`` and an SVG chart ``var/bench/pipeline.svg``, drops its databases.
 
-    make bench                                   # 1,000,000 accounts (about 15 minutes here)
+    make bench                                   # 1,000,000 accounts (about 25 minutes here, 18 with a kept template)
     make bench BENCH_ARGS="--sizes 100000,1000000"
     make bench BENCH_ARGS="--keep-templates"      # keep the generated data for the next run
 """
