@@ -13,7 +13,8 @@ copy, so all of them see the same rows:
   logs: DROP of the expired partitions and one DELETE; prospects: one DELETE);
 * ``noop``: the run right after (the next night, 500 newly eligible accounts), on the full tables:
   what a quiet night costs, as task time and as time spent in PostgreSQL (``noop sql``: the sum of
-  the "task sql time" lines each task logs, see ``retention.runtime.engines``); then the same
+  the "task sql time" lines each task logs, see ``retention.runtime.engines``, and the "gate sql
+  time" lines of the gates, whose statements Great Expectations runs on its own engines); then the same
   night rerun after a ``VACUUM ANALYZE`` (``vac sql``): a true no-op, once autovacuum has been
   through (until then the partial eligibility indexes still list the first night's dead rows);
 * ``executor``: the same run as a deployment runs it, on fresh copies: ``LocalExecutor``, a process
@@ -208,7 +209,8 @@ def vm_hwm_kb(pid: int) -> int:
 
 
 def sql_seconds(log: Path) -> dict[str, float]:
-    """Seconds each task spent in PostgreSQL, from the "task sql time" lines of the run's log."""
+    """Seconds each task spent in PostgreSQL, from the "task sql time" lines of the run's log and,
+    for the gates, the "gate sql time" lines (the statements Great Expectations ran on its own engines)."""
     import re
 
     current, seconds = None, {}
@@ -218,7 +220,7 @@ def sql_seconds(log: Path) -> dict[str, float]:
             if started:
                 current = started.group(1)
                 continue
-            timed = re.search(r"task sql time: statements=\d+ seconds=([0-9.]+)", line)
+            timed = re.search(r"(?:task|gate) sql time: statements=\d+ seconds=([0-9.]+)", line)
             if timed and current:
                 seconds[current] = seconds.get(current, 0.0) + float(timed.group(1))
     return seconds

@@ -83,3 +83,27 @@ def lock_timeout(conn: Connection, milliseconds: int) -> Iterator[None]:
 
     conn.execute(text("select set_config('lock_timeout', :ms, true)"), {"ms": f"{int(milliseconds)}ms"})
     yield
+
+
+class SqlTimer:
+    """Time spent in PostgreSQL statements on some engines (the task's own cost, without Airflow's)."""
+
+    def __init__(self) -> None:
+        self.statements = 0
+        self.seconds = 0.0
+
+    def watch(self, engine: Any) -> None:
+        import time
+
+        from sqlalchemy import event
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _started(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+            conn.info["retention_sql_started"] = time.perf_counter()
+
+        @event.listens_for(engine, "after_cursor_execute")
+        def _ended(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+            started = conn.info.pop("retention_sql_started", None)
+            if started is not None:
+                self.statements += 1
+                self.seconds += time.perf_counter() - started

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Iterator
 
-from retention.db import APP_DB_CONN_ID, WAREHOUSE_CONN_ID, engine_for
+from retention.db import APP_DB_CONN_ID, WAREHOUSE_CONN_ID, SqlTimer, engine_for
 from retention.policy import Policy, load_policy
 from retention.window import RunWindow
 
@@ -32,30 +32,6 @@ def resolve_as_of(params: dict[str, Any], context: dict[str, Any]) -> datetime |
 def window_from_context(context: dict[str, Any], policy: Policy | None = None) -> RunWindow:
     params = context.get("params") or {}
     return RunWindow.build(resolve_as_of(params, context), policy or load_policy(), bool(params.get("dry_run")))
-
-
-class SqlTimer:
-    """Time spent in PostgreSQL statements on some engines (the task's own cost, without Airflow's)."""
-
-    def __init__(self) -> None:
-        self.statements = 0
-        self.seconds = 0.0
-
-    def watch(self, engine: Any) -> None:
-        import time
-
-        from sqlalchemy import event
-
-        @event.listens_for(engine, "before_cursor_execute")
-        def _started(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
-            conn.info["retention_sql_started"] = time.perf_counter()
-
-        @event.listens_for(engine, "after_cursor_execute")
-        def _ended(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
-            started = conn.info.pop("retention_sql_started", None)
-            if started is not None:
-                self.statements += 1
-                self.seconds += time.perf_counter() - started
 
 
 @contextmanager

@@ -185,6 +185,11 @@ def test_equal_and_at_most(db_url, tmp_path, caplog, capsys):
     assert got["equal.two_rows"][0] is False
     assert gate.success is False
     assert gate.elapsed_s < 30
+    # Every statement is timed, GX's own included: each pair check is measured once by the runner,
+    # then its numbers are validated by GX (row count and column aggregates, at least 2 statements).
+    pairs = sum(c.kind != "no_rows" for c in checks)
+    assert gate.sql_statements >= 3 * pairs
+    assert 0 < gate.sql_seconds < gate.elapsed_s
     assert_secret_nowhere(gate, tmp_path / "docs", caplog, capsys)
 
 

@@ -125,6 +125,8 @@ def evaluate(gate: str, engine: Engine, checks: list[Check], params: dict[str, A
                  r.name, r.observed, r.expected)
     if result.data_docs_index:
         log.info("gate %s Data Docs: %s", gate, result.data_docs_index)
+    # Read by bench/bench_pipeline.py beside "task sql time": the gate's own engines are GX's.
+    log.info("gate sql time: statements=%d seconds=%.3f", result.sql_statements, result.sql_seconds)
     if not window.dry_run:
         with results_to.begin() as conn:
             conn.execute(

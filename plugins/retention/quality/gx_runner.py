@@ -72,7 +72,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from retention.db import SqlTimer
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +147,9 @@ class GateResult:
     results: list[CheckResult]
     data_docs_index: str | None = None
     elapsed_s: float = 0.0
+    # Time the gate's statements spent in PostgreSQL (its measurements and GX's queries).
+    sql_statements: int = 0
+    sql_seconds: float = 0.0
 
     @property
     def failed(self) -> list[CheckResult]:
@@ -244,13 +250,15 @@ def measured_pairs_query(rows: Sequence[Sequence[Any]]) -> str:
             f"(VALUES {values}) AS gx_check(observed, expected)")
 
 
-def _measure(url: str, connect_args: Mapping[str, Any], queries: Mapping[str, str]) -> tuple[dict[str, str], dict[str, list[str]]]:
+def _measure(url: str, connect_args: Mapping[str, Any], queries: Mapping[str, str],
+             timer: SqlTimer) -> tuple[dict[str, str], dict[str, list[str]]]:
     """Evaluate each pair check's measurement once; returns GX asset queries and raised classes."""
     from sqlalchemy import create_engine, text
 
     assets: dict[str, str] = {}
     raised: dict[str, list[str]] = {}
     engine = create_engine(url, hide_parameters=True, connect_args=dict(connect_args))
+    timer.watch(engine)
     try:
         for name, query in queries.items():
             error = None
@@ -486,9 +494,10 @@ def run_gate(
     Raises ValueError/TypeError for a malformed gate or parameter before touching the database.
     A check whose SQL fails in the database is reported as failed (the exception text withheld).
     """
-    from retention.db import session_options, sqlalchemy_url
+    from retention.db import SqlTimer, session_options, sqlalchemy_url
 
     started = time.perf_counter()
+    timer = SqlTimer()
     if not _NAME_RE.match(gate_name):
         raise ValueError(f"gate name {gate_name!r} must match {_NAME_RE.pattern}")
     checks = list(checks)
@@ -505,7 +514,8 @@ def run_gate(
         "application_name": _APPLICATION_NAME,
         "options": session_options(url, "-c default_transaction_read_only=on"),
     }
-    measured, measure_errors = _measure(url, connect_args, {c.name: queries[c.name] for c in checks if c.kind != "no_rows"})
+    measured, measure_errors = _measure(url, connect_args, {c.name: queries[c.name] for c in checks if c.kind != "no_rows"},
+                                        timer)
     queries.update(measured)
 
     with _gx_logging_at_warning() as quiet_new_loggers:
@@ -519,6 +529,8 @@ def run_gate(
             connection_string=url,
             kwargs={"connect_args": connect_args},
         )
+        timer.watch(datasource.get_engine())
+        timer.watch(datasource.get_execution_engine().engine)
         try:
             suites: dict[str, Check] = {}
             validation_definitions = []
@@ -576,6 +588,8 @@ def run_gate(
         results=results,
         data_docs_index=data_docs_index,
         elapsed_s=round(time.perf_counter() - started, 3),
+        sql_statements=timer.statements,
+        sql_seconds=round(timer.seconds, 3),
     )
     for r in gate.failed:
         logger.warning(
