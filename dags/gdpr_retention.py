@@ -23,8 +23,8 @@ counts what would go, writes and deletes nothing.
 - *A task failed*: read its log (counts only, never personal values). Every destructive step is
   resumable: fix the cause and **clear the failed task** (or trigger a new run with the same
   `as_of`). Nothing is counted twice and nothing personal is left behind.
-- *`anonymise_account_batch` failed mid-way*: safe to clear; the warehouse contribution of an
-  uncommitted batch is reversed before the batch is redone.
+- *`anonymise_account_batch` failed mid-way*: safe to clear; the statistics of an uncommitted
+  batch (pending in the warehouse) are dropped before the batch is redone.
 - *`report` failed on stored documents*: the object store refused some deletions; the accounts are
   anonymised, the document rows are kept (`retention.pending_file_deletions`) and retried every
   night, and the other stages still ran. Fix the store's permissions; the next run completes.
@@ -138,7 +138,7 @@ def gdpr_retention():
     def accounts():
         @task
         def reconcile_warehouse() -> dict:
-            """Settle statistics left pending by a crashed earlier run: confirm batches whose scrub committed, reverse the others."""
+            """Settle statistics left pending by a crashed earlier run: apply those of batches whose scrub committed, drop the others."""
             from retention.accounts import reconcile
             from retention.runtime import engines
 
@@ -176,7 +176,7 @@ def gdpr_retention():
 
         @task(max_active_tis_per_dagrun=2)
         def anonymise_account_batch(batch: dict) -> dict:
-            """Anonymise one batch: re-check under row locks, commit its statistics in the warehouse, delete its files, scrub it and mark it done, in one transaction."""
+            """Anonymise one batch: re-check under row locks, record its statistics in the warehouse (pending), delete its files, scrub it and mark it done, in one transaction."""
             from retention.accounts import process_batch
             from retention.policy import load_policy
             from retention.runtime import engines, window_from_context
@@ -190,7 +190,7 @@ def gdpr_retention():
 
         @task(trigger_rule="none_failed")
         def finalize_accounts(planned: dict) -> dict:
-            """Confirm the warehouse deltas, write the audit rows per reason, retry stored files that could not be deleted."""
+            """Apply the night's statistics to the warehouse (every done batch at once), write the audit rows per reason, retry stored files that could not be deleted."""
             from retention.accounts import finalize
             from retention.runtime import engines, window_from_context
 

@@ -4,11 +4,12 @@ The plan freezes each batch's accounts in ``retention.batch_accounts`` (ids stay
 Per batch, in one application-database transaction:
   lock the batch's planned accounts (skip rows the application holds) -> re-check eligibility
   under the locks -> scrub the rows and aggregate what the scrub removed, in one statement ->
-  *commit the statistics in the warehouse* -> delete the stored files, then their rows -> mark the
-  batch done in the ledger -> commit;
+  *commit the statistics in the warehouse, as pending cells* -> delete the stored files, then their
+  rows -> mark the batch done in the ledger -> commit;
 then the batch's tombstones are verified right after the commit and its frozen ids dropped.
-A crash anywhere rolls the scrub back; the warehouse contribution of a batch whose ledger row is
-not done is reversed before the batch is redone (see :mod:`retention.warehouse`).
+finalize applies the pending cells of every done batch to the statistics tables at once.
+A crash anywhere rolls the scrub back; the pending cells of a batch whose ledger row is not done
+are dropped before the batch is redone (see :mod:`retention.warehouse`).
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def count_eligible(app: Engine, window: RunWindow) -> dict[str, int]:
 
 
 def reconcile(app: Engine, wh: Engine, only_key: str | None = None) -> dict[str, int]:
-    """Settle warehouse batches left pending by an earlier crash: confirm or reverse them."""
+    """Settle the warehouse's pending batches: apply the cells of those whose scrub committed (tonight's
+    batches, at finalize, or an earlier run's), drop the others (their scrub never committed)."""
     from sqlalchemy import text
 
     with wh.connect() as w:
@@ -70,7 +72,7 @@ def reconcile(app: Engine, wh: Engine, only_key: str | None = None) -> dict[str,
         confirmed = warehouse.confirm(w, [k for k in keys if k in done])
         reversed_ = warehouse.reverse(w, [k for k in keys if k not in done])
     if reversed_:
-        log.warning("reversed the statistics of %d batch(es) whose scrub never committed", reversed_)
+        log.warning("dropped the statistics of %d batch(es) whose scrub never committed", reversed_)
     return {"confirmed": confirmed, "reversed": reversed_}
 
 
@@ -78,8 +80,8 @@ def plan(app: Engine, window: RunWindow, policy: Policy, run_id: str) -> dict[st
     """Cut tonight's eligible accounts into id ranges stored in the ledger; return batch refs.
 
     The ranges stay in the application database: XCom carries only the plan id and batch numbers.
-    Batches planned earlier and never completed are dropped (their statistics were reversed by
-    :func:`reconcile`, which runs first) and their accounts planned again.
+    Batches planned earlier and never completed are dropped (their pending statistics were dropped
+    by :func:`reconcile`, which runs first) and their accounts planned again.
     """
     from sqlalchemy import text
 
@@ -204,7 +206,7 @@ def process_batch(app: Engine, wh: Engine, window: RunWindow, policy: Policy, pl
             faults.checkpoint("accounts.before_warehouse_commit")
 
             with wh.begin() as w:
-                warehouse.apply_batch(w, key, cells)
+                warehouse.record_batch(w, key, cells)
             del cells
             faults.checkpoint("accounts.after_warehouse_commit")
 
@@ -278,7 +280,7 @@ def retry_pending_file_deletions(app: Engine) -> dict[str, int]:
 
 
 def finalize(app: Engine, wh: Engine, window: RunWindow, run_id: str, planned: dict[str, Any]) -> dict[str, Any]:
-    """Confirm the warehouse deltas, write the audit rows per reason, retry leftover files.
+    """Apply the statistics of every done batch to the warehouse, write the audit rows per reason, retry leftover files.
 
     Batches completed by crashed earlier runs and never audited are audited here, so that each
     anonymised account is counted once in the audit too. Files still undeletable are counted in

@@ -1,14 +1,19 @@
 """Exactly-once writes of batch statistics into the warehouse (another database, maybe another server).
 
-A batch's contribution is written as *pending deltas* and applied to the cumulative tables in one
-warehouse transaction, under a ``warehouse_key`` that names the batch (never a person). The
-application database then scrubs the batch and marks it done in its ledger, in one transaction.
+A batch's contribution is *recorded* as pending cells under a ``warehouse_key`` that names the
+batch (never a person), in one warehouse transaction, before the application database scrubs the
+batch and marks it done in its ledger (one transaction). Then:
 
-* ledger done, warehouse pending  -> :func:`confirm` drops the deltas (the normal path);
-* ledger not done, warehouse pending -> :func:`reverse` subtracts the deltas: the scrub never
+* ledger done, warehouse pending  -> :func:`confirm` applies the cells to the cumulative tables
+  and drops them, in one warehouse transaction: every batch confirmed together is summed first,
+  so a night of ten batches updates each cell once (finalize_accounts), not once per batch;
+* ledger not done, warehouse pending -> :func:`reverse` drops the cells: the scrub never
   committed (crash, kill, warehouse reachable but application not), and the batch will be redone.
 
-Either way every member is counted once in each cell it belongs to, whatever crashes in between.
+Either way every member is counted once in each cell it belongs to, whatever crashes in between,
+and the analysts' tables only ever hold whole, scrubbed batches. Batches recorded by earlier
+versions, which applied the cells at once (``cells_applied``), are still confirmed (dropped) or
+reversed (subtracted) as those versions did.
 """
 
 from __future__ import annotations
@@ -69,12 +74,19 @@ def _cells_sql(t: StatsTable) -> str:
 
 
 def _apply_sql(t: StatsTable) -> str:
+    """Add the cells of every batch in ``:keys`` to the table, summed per cell first."""
     keys = ", ".join(_ident(c) for c in t.keys)
     cols = ", ".join(_ident(c) for c in t.columns)
+    summed = ", ".join(f"sum(p.{_ident(c)})" for c in t.sums)
     sums = ", ".join(f"{_ident(c)} = t.{_ident(c)} + excluded.{_ident(c)}" for c in t.sums)
     return (
         f"insert into stats.{_ident(t.name)} as t ({cols}) "
-        f"select {cols} from {_cells_sql(t)} "
+        f"select {', '.join(f'p.{_ident(c)}' for c in t.keys)}, {summed} "
+        f"from stats.pending_cells as c "
+        f"cross join lateral json_populate_recordset(null::stats.{_ident(t.name)}, c.cells) as p "
+        f"where c.warehouse_key = any(:keys) and c.table_name = :table "
+        # GROUP BY puts NULL keys together, as the tables' UNIQUE NULLS NOT DISTINCT does.
+        f"group by {', '.join(f'p.{_ident(c)}' for c in t.keys)} "
         f"on conflict ({keys}) do update set {sums}"
     )
 
@@ -90,14 +102,16 @@ def _prune_empty_sql(t: StatsTable) -> str:
     return f"delete from stats.{_ident(t.name)} where {empty}"
 
 
-def apply_batch(conn: Connection, warehouse_key: str, cells: Mapping[str, str]) -> None:
-    """Record and apply one batch's cells; the caller commits. Fails if the key was already applied.
+def record_batch(conn: Connection, warehouse_key: str, cells: Mapping[str, str]) -> None:
+    """Record one batch's cells as pending; the caller commits. Fails if the key was already recorded.
 
     ``cells``: per statistics table, a JSON array of cell objects (as built by json_agg).
+    Nothing reaches the statistics tables until :func:`confirm`.
     """
     from sqlalchemy import text
 
-    conn.execute(text("insert into stats.applied_batches (warehouse_key) values (:k)"), {"k": warehouse_key})
+    conn.execute(text("insert into stats.applied_batches (warehouse_key, cells_applied) values (:k, false)"),
+                 {"k": warehouse_key})
     for table in STATS_TABLES:
         rows = cells.get(table.name, "[]")
         if rows == "[]":
@@ -105,7 +119,6 @@ def apply_batch(conn: Connection, warehouse_key: str, cells: Mapping[str, str]) 
         conn.execute(text("insert into stats.pending_cells (warehouse_key, table_name, cells) "
                           "values (:warehouse_key, :table, cast(:cells as json))"),
                      {"warehouse_key": warehouse_key, "table": table.name, "cells": rows})
-        conn.execute(text(_apply_sql(table)), {"warehouse_key": warehouse_key, "table": table.name})
 
 
 def _drop_pending(conn: Connection, keys: list[str]) -> None:
@@ -114,36 +127,56 @@ def _drop_pending(conn: Connection, keys: list[str]) -> None:
     conn.execute(text("delete from stats.pending_cells where warehouse_key = any(:keys)"), {"keys": keys})
 
 
+def _split_by_applied(conn: Connection, keys: list[str]) -> tuple[list[str], list[str]]:
+    """(recorded only, already applied by an earlier version) among the pending ``keys``."""
+    from sqlalchemy import text
+
+    rows = conn.execute(
+        text("select warehouse_key, cells_applied from stats.applied_batches "
+             "where warehouse_key = any(:keys) and state = 'pending' for update"),
+        {"keys": keys},
+    ).all()
+    return [k for k, applied in rows if not applied], [k for k, applied in rows if applied]
+
+
 def reverse(conn: Connection, warehouse_keys: Iterable[str]) -> int:
-    """Undo batches whose scrub never committed; the caller commits. Returns batches reversed."""
+    """Forget batches whose scrub never committed; the caller commits. Returns batches reversed."""
     from sqlalchemy import text
 
     keys = list(warehouse_keys)
-    for key in keys:
+    if not keys:
+        return 0
+    _, applied = _split_by_applied(conn, keys)
+    for key in applied:  # recorded by an earlier version, which applied the cells at once
         for table in STATS_TABLES:
             conn.execute(text(_reverse_sql(table)), {"warehouse_key": key, "table": table.name})
-    if keys:
-        _drop_pending(conn, keys)
+    _drop_pending(conn, keys)
+    if applied:
         for table in STATS_TABLES:
             conn.execute(text(_prune_empty_sql(table)))
-        conn.execute(text("delete from stats.applied_batches where warehouse_key = any(:keys)"), {"keys": keys})
+    conn.execute(text("delete from stats.applied_batches where warehouse_key = any(:keys)"), {"keys": keys})
     return len(keys)
 
 
 def confirm(conn: Connection, warehouse_keys: Iterable[str]) -> int:
-    """Forget the deltas of batches whose scrub committed; the caller commits."""
+    """Apply the cells of batches whose scrub committed, all of them summed, then drop them; the caller commits."""
     from sqlalchemy import text
 
     keys = list(warehouse_keys)
-    if keys:
-        _drop_pending(conn, keys)
-        conn.execute(
-            text(
-                "update stats.applied_batches set state = 'confirmed', confirmed_at = clock_timestamp() "
-                "where warehouse_key = any(:keys) and state = 'pending'"
-            ),
-            {"keys": keys},
-        )
+    if not keys:
+        return 0
+    recorded, _ = _split_by_applied(conn, keys)
+    if recorded:
+        for table in STATS_TABLES:
+            conn.execute(text(_apply_sql(table)), {"keys": recorded, "table": table.name})
+    _drop_pending(conn, keys)
+    conn.execute(
+        text(
+            "update stats.applied_batches set state = 'confirmed', cells_applied = true, "
+            "confirmed_at = clock_timestamp() where warehouse_key = any(:keys) and state = 'pending'"
+        ),
+        {"keys": keys},
+    )
     return len(keys)
 
 
