@@ -11,7 +11,6 @@ from retention import warehouse
 from retention.db import make_engine
 from retention.migrate import migrate_warehouse
 from retention.policy import load_policy
-from sqlalchemy import text as text_
 
 pytestmark = pytest.mark.integration
 
@@ -86,12 +85,14 @@ def _as_an_earlier_version_left_it(c, key: str) -> None:
 
 
 def test_a_batch_applied_by_an_earlier_version_is_still_reversed_or_confirmed(wh):
+    from sqlalchemy import text
+
     with wh.begin() as c:
         _as_an_earlier_version_left_it(c, "old-0")
-        c.execute(text_("insert into stats.applied_batches (warehouse_key) values ('old-1')"))
-        c.execute(text_("insert into stats.pending_cells (warehouse_key, table_name, cells) "
+        c.execute(text("insert into stats.applied_batches (warehouse_key) values ('old-1')"))
+        c.execute(text("insert into stats.pending_cells (warehouse_key, table_name, cells) "
                         "values ('old-1', 'feature_usage_monthly', cast(:cells as json))"), {"cells": json.dumps(CELLS[:1])})
-        c.execute(text_("update stats.feature_usage_monthly set events = events + 7, members = members + 2 "
+        c.execute(text("update stats.feature_usage_monthly set events = events + 7, members = members + 2 "
                         "where feature = 'search_projects'"))
     migrate_warehouse(wh, load_policy())
     with wh.begin() as c:
