@@ -190,6 +190,7 @@ def test_equal_and_at_most(db_url, tmp_path, caplog, capsys):
     pairs = sum(c.kind != "no_rows" for c in checks)
     assert gate.sql_statements >= 3 * pairs
     assert 0 < gate.sql_seconds < gate.elapsed_s
+    assert 0 <= gate.import_seconds and gate.import_seconds + gate.sql_seconds < gate.elapsed_s
     assert_secret_nowhere(gate, tmp_path / "docs", caplog, capsys)
 
 

@@ -127,6 +127,7 @@ def evaluate(gate: str, engine: Engine, checks: list[Check], params: dict[str, A
         log.info("gate %s Data Docs: %s", gate, result.data_docs_index)
     # Read by bench/bench_pipeline.py beside "task sql time": the gate's own engines are GX's.
     log.info("gate sql time: statements=%d seconds=%.3f", result.sql_statements, result.sql_seconds)
+    log.info("gate import time: seconds=%.3f", result.import_seconds)
     if not window.dry_run:
         with results_to.begin() as conn:
             conn.execute(

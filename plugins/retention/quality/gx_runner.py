@@ -150,6 +150,8 @@ class GateResult:
     # Time the gate's statements spent in PostgreSQL (its measurements and GX's queries).
     sql_statements: int = 0
     sql_seconds: float = 0.0
+    # Importing Great Expectations, paid once per process (by the first gate a task runs).
+    import_seconds: float = 0.0
 
     @property
     def failed(self) -> list[CheckResult]:
@@ -519,7 +521,9 @@ def run_gate(
     queries.update(measured)
 
     with _gx_logging_at_warning() as quiet_new_loggers:
+        import_started = time.perf_counter()
         gx = _import_gx()
+        import_seconds = time.perf_counter() - import_started
         from great_expectations.core.run_identifier import RunIdentifier
 
         quiet_new_loggers()
@@ -590,6 +594,7 @@ def run_gate(
         elapsed_s=round(time.perf_counter() - started, 3),
         sql_statements=timer.statements,
         sql_seconds=round(timer.seconds, 3),
+        import_seconds=round(import_seconds, 3),
     )
     for r in gate.failed:
         logger.warning(
