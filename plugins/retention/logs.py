@@ -12,7 +12,10 @@ transaction: ``SHARE`` lock on that partition only (the application never writes
 it did the count would still be exact), exact row count for the audit, DROP (ACCESS EXCLUSIVE on the
 partition, the parent and the DEFAULT partition for a few milliseconds), audit increment, commit.
 The transaction-local ``lock_timeout`` bounds how long the application's inserts can queue behind
-the DROP's lock request; on a lock timeout (or a deadlock) the drop is retried a few times with
+the DROP's lock request, and is under half the server's ``deadlock_timeout``: a late insert routed to
+the partition (holding the parent, waiting for the partition) and the DROP (holding the partition,
+waiting for the parent) deadlock, and the DROP then always gives up first, so the application's write
+is never the victim. On a lock timeout (or a deadlock) the drop is retried a few times with
 backoff, and if the lock never comes (or the pipeline's role does not own the partition) its rows
 are batch-deleted instead (the promise is kept tonight; the empty partition is dropped on a later
 night). DETACH ... CONCURRENTLY is not an
@@ -240,6 +243,13 @@ def transaction_settings(timeout_ms: int | None, synchronous: bool | None) -> di
     return settings
 
 
+def drop_lock_timeout_ms(lock_timeout_ms: int, deadlock_timeout_ms: int) -> int:
+    """How long the DROP of an expired partition waits for the parent's lock: the policy's lock
+    timeout, but under half the server's deadlock_timeout, so that in a deadlock with a late insert
+    the DROP gives up first (see ``drop_partition``)."""
+    return max(1, min(int(lock_timeout_ms), int(deadlock_timeout_ms) // 2))
+
+
 def apply_settings(conn: Connection, settings: dict[str, str], *, local: bool) -> None:
     """One round trip: ``set_config`` of each setting, for the transaction or for the session."""
     from sqlalchemy import text
@@ -389,6 +399,7 @@ class _LogPurge:
         self.would_drop: list[str] = []
         self.audit_details: dict[str, Any] = {}
         self._last_progress_batches = 0
+        self._deadlock_timeout_ms: int | None = None
 
     # -- bookkeeping -----------------------------------------------------------------------------
 
@@ -547,6 +558,11 @@ class _LogPurge:
                 else:
                     self.purge_heap(conn, part.qualified_name)
 
+    def _drop_lock_timeout_ms(self, conn: Connection) -> int:
+        if self._deadlock_timeout_ms is None:
+            self._deadlock_timeout_ms = int(run_sql(conn, "logs/select_deadlock_timeout").scalar_one())
+        return drop_lock_timeout_ms(self.policy.lock_timeout_ms, self._deadlock_timeout_ms)
+
     def drop_partition(self, conn: Connection, part: Partition) -> None:
         from sqlalchemy.exc import DBAPIError
 
@@ -563,6 +579,11 @@ class _LogPurge:
                 return 0, 0, {}  # dropped meanwhile (by a concurrent run): nothing left to count
             c.execute(_relation_sql("lock_log_partition", part.qualified_name))
             rows = int(c.execute(_relation_sql("count_partition_rows", part.qualified_name)).scalar_one())
+            # Holding SHARE on the partition, the DROP now waits for the parent, which a late insert
+            # routed to this partition holds while it waits for us: a deadlock. Whichever waits past
+            # deadlock_timeout is its victim; giving up sooner makes that always the pipeline (its
+            # transaction is retried), never the application's write.
+            apply_settings(c, {"lock_timeout": f"{self._drop_lock_timeout_ms(c)}ms"}, local=True)
             c.execute(_relation_sql("drop_log_partition", part.qualified_name))
             return rows, 1, {"rows_in_dropped_partitions": rows}
 

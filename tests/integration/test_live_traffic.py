@@ -363,16 +363,12 @@ def test_logs_keep_arriving_while_partitions_are_dropped_and_purged(databases):
     assert audited == result["rows_deleted"] == expired_before + results["late"]["written"] - late_left
 
 
-@pytest.mark.xfail(strict=True, raises=psycopg.errors.DeadlockDetected, reason=(
-    "known limitation, reported: drop_partition holds SHARE on the partition (exact count) and then "
-    "waits for ACCESS EXCLUSIVE on the parent; an insert routed to that partition holds ROW EXCLUSIVE "
-    "on the parent and waits for the partition. It began waiting first, so its deadlock_timeout fires "
-    "first and the application's insert is the victim. Only logs dated more than a year back can be "
-    "routed to a partition being dropped."))
 def test_late_log_into_a_partition_being_dropped_is_not_the_deadlock_victim(databases):
     """Deterministic: the application inserts a log dated 14 months back into the first expired partition
-    at the moment the purge has counted it and sends its DROP. The insert must succeed (the pipeline
-    may retry its own transaction, the application's write must not be lost)."""
+    at the moment the purge has counted it and sends its DROP. The purge holds SHARE on the partition
+    and waits for the parent; the insert holds the parent and waits for the partition: a deadlock.
+    The insert must succeed (the pipeline retries its own transaction, the application's write is
+    not lost), and the retried DROP counts and removes the late log with the rest."""
     from retention.appschema import create_app_schema
 
     policy = load_policy()
@@ -398,7 +394,7 @@ def test_late_log_into_a_partition_being_dropped_is_not_the_deadlock_victim(data
 
     fired, remove = Stage.hook(engine, "drop table", insert_late_log)
     try:
-        purge_connection_logs(engine, RunWindow.build(AS_OF, policy), policy, "late")
+        result = purge_connection_logs(engine, RunWindow.build(AS_OF, policy), policy, "late")
     finally:
         remove()
         engine.dispose()
@@ -407,3 +403,10 @@ def test_late_log_into_a_partition_being_dropped_is_not_the_deadlock_victim(data
     if late.error is not None:
         raise late.error
     assert late.rowcount == 1
+    # Both expired logs (the late one included) went with a dropped partition, counted exactly once.
+    assert result["rows_deleted"] == 2 and result["partitions_deferred"] == 0
+    with psycopg.connect(url, autocommit=True) as c:
+        assert [p for (p,) in c.execute("select path from app.connection_logs order by path")] == ["/new"]
+        audited = c.execute("select rows_affected from retention.rule_audit where run_id = 'late' "
+                            "and rule = 'purge_connection_logs'").fetchone()[0]
+    assert audited == 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from retention.logs import Partition, classify_partition, page_batches, plan_page_ranges
+from retention.logs import Partition, classify_partition, drop_lock_timeout_ms, page_batches, plan_page_ranges
 
 UTC = timezone.utc
 CUTOFF = datetime(2025, 6, 15, tzinfo=UTC)
@@ -75,3 +75,13 @@ def test_pages_beyond_the_relation_are_ignored():
 def test_page_batches_cover_each_range_exactly():
     batches = list(page_batches([(0, 1050), (2000, 2001)], 500))
     assert batches == [(0, 500), (500, 1000), (1000, 1050), (2000, 2001)]
+
+
+@pytest.mark.parametrize(("lock_ms", "deadlock_ms", "expected"), [
+    (2000, 1000, 500),   # the defaults: under half of deadlock_timeout, so the DROP gives up first
+    (300, 1000, 300),    # a stricter policy stands
+    (2000, 60000, 2000),  # a long deadlock_timeout: the policy's bound
+    (2000, 1, 1),        # never 0, which would mean "wait forever"
+])
+def test_drop_waits_for_the_parent_less_than_the_deadlock_timeout(lock_ms, deadlock_ms, expected):
+    assert drop_lock_timeout_ms(lock_ms, deadlock_ms) == expected
