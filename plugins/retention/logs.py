@@ -12,7 +12,7 @@ transaction: ``SHARE`` lock on that partition only (the application never writes
 it did the count would still be exact), exact row count for the audit, DROP (ACCESS EXCLUSIVE on the
 partition, the parent and the DEFAULT partition for a few milliseconds), audit increment, commit.
 The transaction-local ``lock_timeout`` bounds how long the application's inserts can queue behind
-the DROP's lock request, and is under half the server's ``deadlock_timeout``: a late insert routed to
+the DROP's lock request, and is at most half the server's ``deadlock_timeout``: a late insert routed to
 the partition (holding the parent, waiting for the partition) and the DROP (holding the partition,
 waiting for the parent) deadlock, and the DROP then always gives up first, so the application's write
 is never the victim. On a lock timeout (or a deadlock) the drop is retried a few times with
@@ -245,7 +245,7 @@ def transaction_settings(timeout_ms: int | None, synchronous: bool | None) -> di
 
 def drop_lock_timeout_ms(lock_timeout_ms: int, deadlock_timeout_ms: int) -> int:
     """How long the DROP of an expired partition waits for the parent's lock: the policy's lock
-    timeout, but under half the server's deadlock_timeout, so that in a deadlock with a late insert
+    timeout, but at most half the server's deadlock_timeout, so that in a deadlock with a late insert
     the DROP gives up first (see ``drop_partition``)."""
     return max(1, min(int(lock_timeout_ms), int(deadlock_timeout_ms) // 2))
 

@@ -78,7 +78,7 @@ def test_page_batches_cover_each_range_exactly():
 
 
 @pytest.mark.parametrize(("lock_ms", "deadlock_ms", "expected"), [
-    (2000, 1000, 500),   # the defaults: under half of deadlock_timeout, so the DROP gives up first
+    (2000, 1000, 500),   # the defaults: half of deadlock_timeout, so the DROP gives up first
     (300, 1000, 300),    # a stricter policy stands
     (2000, 60000, 2000),  # a long deadlock_timeout: the policy's bound
     (2000, 1, 1),        # never 0, which would mean "wait forever"
