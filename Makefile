@@ -4,13 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/plugins
 
-.PHONY: demo test test-unit lint ui bench bench-logs clean-demo browser
+UV_VERSION := 0.13.8
 
-$(BIN)/.installed: requirements.txt
+.PHONY: demo test test-unit lint ui stack env lock bench bench-logs clean-demo browser
+
+# Every version is locked (requirements-dev.lock: the runtime's requirements.lock plus the test tools);
+# uv installs the lock into .venv. `make lock` re-resolves after a pin in requirements*.txt changed.
+$(BIN)/.installed: requirements.lock requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.lock
 	touch $@
+
+lock: $(BIN)/.installed
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 requirements.txt -o requirements.lock
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 requirements-dev.txt -c requirements.lock -o requirements-dev.lock
 
 ## Seed synthetic data, run one real nightly run through Airflow, print the report.
 demo: $(BIN)/.installed
