@@ -39,6 +39,10 @@ test: $(BIN)/.installed browser
 test-unit: $(BIN)/.installed
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
+## The deployment's settings file (.env, random secrets, read by `make stack` and docker compose).
+env: $(BIN)/.installed
+	$(BIN)/python -m retention.deployenv
+
 ## The Airflow UI on the demo's metadata database (run `make demo` first).
 ui: $(BIN)/.installed
 	$(BIN)/python -m retention.ui
