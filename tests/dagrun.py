@@ -9,25 +9,20 @@ from typing import Any
 
 import airflow_env
 
-_dag = None
+_bag = None
 _clock = [datetime(2030, 1, 1, tzinfo=timezone.utc)]
 
 
-def load_dag():
-    """The DAG as the dag processor sees it (parsed from dags/, no import errors)."""
-    global _dag
-    if _dag is None:
+def load_dag(dag_id: str = "gdpr_retention"):
+    """The DAG as the dag processor sees it (parsed from dags/, no import errors), unchanged."""
+    global _bag
+    if _bag is None:
         airflow_env.migrate()
         from airflow.dag_processing.dagbag import DagBag
 
-        bag = DagBag(dag_folder=str(airflow_env.REPO_ROOT / "dags"))
-        assert not bag.import_errors, bag.import_errors
-        _dag = bag.get_dag("gdpr_retention")
-        # Airflow 3.3.2 bug apache/airflow#73428: dag.test() crashes after a *successful* run of a DAG
-        # that has a deadline. Test runs go without it; tests/integration/test_alerts.py checks the
-        # deadline on runs created from the DAG as serialized in the metadata DB, as the scheduler does.
-        _dag.deadline = None
-    return _dag
+        _bag = DagBag(dag_folder=str(airflow_env.REPO_ROOT / "dags"))
+        assert not _bag.import_errors, _bag.import_errors
+    return _bag.get_dag(dag_id)
 
 
 @dataclass
@@ -45,17 +40,17 @@ class RunOutcome:
         return any(s in ("success", "failed") for s in self.task_states.get(task_id, []))
 
 
-def run_dag(platform, *, as_of: str | None, dry_run: bool = False,
-            extra_env: dict[str, str] | None = None) -> RunOutcome:
+def run_dag(platform, *, as_of: str | None, dry_run: bool | None = False,
+            extra_env: dict[str, str] | None = None, dag_id: str = "gdpr_retention") -> RunOutcome:
     """One DAG run as the least-privilege pipeline role; connections passed as AIRFLOW_CONN_* like the deployment."""
-    dag = load_dag()
+    dag = load_dag(dag_id)
     env = {"AIRFLOW_CONN_APP_DB": platform.pipeline_app_url,
            "AIRFLOW_CONN_STATS_WAREHOUSE": platform.pipeline_warehouse_url, **(extra_env or {})}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     # Distinct logical dates keep runs apart in the metadata DB; as_of comes from the conf.
     _clock[0] += timedelta(days=1)
-    conf: dict[str, Any] = {"dry_run": dry_run}
+    conf: dict[str, Any] = {} if dry_run is None else {"dry_run": dry_run}
     if as_of is not None:
         conf["as_of"] = as_of
     try:

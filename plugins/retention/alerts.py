@@ -19,9 +19,8 @@ is kept only when it is one of ours (``GateFailed``, or a ``RuntimeError`` raise
 ``retention`` package, whose texts are counts); anything else (a driver or SQL error may quote row
 values) is reduced to its class name.
 
-The same notifier runs synchronously for ``on_failure_callback`` (task callbacks in the worker,
-DAG callbacks in the dag processor) and asynchronously in the triggerer for the deadline
-(``AsyncCallback(RetentionAlertNotifier, kwargs={"event": "deadline_missed"})``).
+The same notifier runs for ``on_failure_callback`` (task callbacks in the worker, DAG callbacks in
+the dag processor) and in the watchdog's task for the deadline (:mod:`retention.watchdog`).
 """
 
 from __future__ import annotations
@@ -79,18 +78,6 @@ class RetentionAlertNotifier(BaseNotifier):
             return
         self._send(message)
 
-    async def async_notify(self, context: dict[str, Any]) -> None:
-        import asyncio
-
-        # Reading the counts and posting a webhook are blocking calls: keep them off the triggerer's loop.
-        message = await asyncio.to_thread(build_message, self.event, context)
-        if message is None:
-            return
-        if self._channel() == "email":
-            await self._asend_email(message)
-        else:
-            await asyncio.to_thread(post_webhook, message)
-
     # -- channels -----------------------------------------------------------------------------
     def _channel(self) -> str:
         channel = (os.environ.get("RETENTION_ALERT_CHANNEL") or self.channel or "email").strip().lower()
@@ -130,13 +117,6 @@ class RetentionAlertNotifier(BaseNotifier):
             hook.send_email_smtp(**self._email_args(hook, message))
         log.info("alert %s sent by e-mail for run %s", message["event"], message["run_id"])
 
-    async def _asend_email(self, message: dict[str, Any]) -> None:
-        self._recipients()
-        async with self._smtp_hook() as hook:
-            await hook.asend_email_smtp(**self._email_args(hook, message))
-        log.info("alert %s sent by e-mail for run %s", message["event"], message["run_id"])
-
-
 # -- the message ------------------------------------------------------------------------------
 
 def build_message(event: str, context: dict[str, Any]) -> dict[str, Any] | None:
@@ -172,7 +152,7 @@ def build_message(event: str, context: dict[str, Any]) -> dict[str, Any] | None:
     subject = f"[{run['dag_id']}] {message['title']}"
     if what and event != DAG_FAILED:
         subject += f": {what}"
-    message["subject"] = subject + f" (run {run['run_id']})"
+    message["subject"] = subject + (f" (run {run['run_id']})" if run["run_id"] else " (no run recorded for the night)")
     return message
 
 

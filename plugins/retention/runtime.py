@@ -29,6 +29,13 @@ def resolve_as_of(params: dict[str, Any], context: dict[str, Any]) -> datetime |
     raise ValueError("the run has no data interval and no as_of param: cannot place the cutoffs")
 
 
+def instant_from_context(context: dict[str, Any]) -> datetime:
+    """The run's as-of instant as an aware datetime (the ``as_of`` param, else the data interval end)."""
+    from retention.window import parse_as_of
+
+    return parse_as_of(resolve_as_of(context.get("params") or {}, context))
+
+
 def window_from_context(context: dict[str, Any], policy: Policy | None = None) -> RunWindow:
     params = context.get("params") or {}
     return RunWindow.build(resolve_as_of(params, context), policy or load_policy(), bool(params.get("dry_run")))

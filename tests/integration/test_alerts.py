@@ -1,21 +1,17 @@
-"""Alerts through the real DAG: a failed gate and the failed run reach a local SMTP sink (aiosmtpd) or a
+"""Alerts through the real DAGs: a failed gate and the failed run reach a local SMTP sink (aiosmtpd) or a
 local HTTP endpoint, name the gate, carry counts and links, and no personal value; the 06:00 Europe/Paris
-deadline is computed by Airflow for a scheduled run and its callback runs through Airflow's triggerer
-code path (dag.test() has no scheduler, so the deadline is declared missed by calling Airflow's
-handler, exactly as the scheduler does)."""
+deadline is judged by the watchdog DAG from the pipeline's run records (its scheduled run through the
+real scheduler and a Celery worker is in tests/integration/test_stack.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import email
 import email.policy
 import json
 import socket
 import threading
-from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 import pytest
 from dagrun import run_dag
@@ -189,82 +185,58 @@ def test_failed_gate_and_failed_run_are_posted_to_the_webhook(databases, webhook
     assert_no_personal_value("".join(capfd.readouterr()))
 
 
-def _scheduled_run(session, dag, logical_date: datetime):
-    """A run created as the scheduler creates it at 02:00 Paris, never started (e.g. no worker)."""
-    from airflow.utils.state import DagRunState
-    from airflow.utils.types import DagRunTriggeredByType, DagRunType
-
-    return dag.create_dagrun(
-        run_id=f"scheduled__{logical_date.isoformat()}", logical_date=logical_date,
-        data_interval=(logical_date, logical_date), run_after=logical_date, conf={},
-        run_type=DagRunType.SCHEDULED, state=DagRunState.QUEUED, triggered_by=DagRunTriggeredByType.TIMETABLE,
-        triggering_user_name=None, start_date=None, session=session,
-    )
+def _record_night(p, run_id: str, as_of: str, status: str, started: str, finished: str | None) -> None:
+    """A row of the pipeline's own run record, as the nightly run's first and last tasks write it."""
+    with p.app() as c:
+        c.execute("insert into retention.runs (run_id, as_of, dry_run, policy, started_at, finished_at, status) "
+                  "values (%s, %s, false, '{}'::jsonb, %s, %s, %s)", (run_id, as_of, started, finished, status))
 
 
-def _fire(deadline, session) -> list[dict]:
-    """Declare the deadline missed (Airflow's handler) and run its callback as the triggerer does."""
-    from airflow.triggers.callback import CallbackTrigger
-
-    deadline.handle_miss(session)
-    session.flush()
-    data = deadline.callback.data
-    trigger = CallbackTrigger(callback_path=data["path"], callback_kwargs=dict(data["kwargs"]))
-
-    async def collect():
-        return [event.payload async for event in trigger.run()]
-
-    return asyncio.run(collect())
+WINTER_CHECK = "2031-01-15T05:00:00+00:00"   # 06:00 CET, the watchdog's run
+WINTER_NIGHT = "2031-01-15T01:00:00+00:00"   # 02:00 CET, the nightly run's as_of
 
 
-def test_deadline_is_0600_paris_and_alerts_only_unfinished_runs(databases, smtp_sink, monkeypatch):
-    from airflow.models.deadline import Deadline
-    from airflow.models.serialized_dag import SerializedDagModel
-    from airflow.utils.session import create_session
-    from airflow.utils.state import DagRunState
-    from sqlalchemy import select
-
+def test_watchdog_alerts_a_night_unfinished_at_0600_paris_and_stays_silent_on_a_kept_one(databases, smtp_sink):
     sink, port = smtp_sink
     p = make_platform(databases)
     seed_with_broken_schema(p)
-    # One real run: creates the pipeline's schema, and syncs the DAG (with its deadline) to the metadata DB.
+    # One real run creates the pipeline's schema (its gate fails on the broken schema: that night is old).
     assert run_dag(p, as_of=AS_OF).state == "failed"
-    for key, value in {**email_env(port), "AIRFLOW_CONN_APP_DB": p.pipeline_app_url}.items():
-        monkeypatch.setenv(key, value)
-    paris = ZoneInfo("Europe/Paris")
+    sink.messages.clear()
 
-    with create_session() as session:
-        dag = SerializedDagModel.get_dag("gdpr_retention", session=session)
-        winter = _scheduled_run(session, dag, datetime(2031, 1, 15, 1, 0, tzinfo=timezone.utc))   # 02:00 CET
-        summer = _scheduled_run(session, dag, datetime(2031, 7, 15, 0, 0, tzinfo=timezone.utc))   # 02:00 CEST
-        failed = _scheduled_run(session, dag, datetime(2031, 1, 16, 1, 0, tzinfo=timezone.utc))
-        session.flush()
-        deadlines = {dr.run_id: session.scalars(select(Deadline).where(Deadline.dagrun_id == dr.id)).one()
-                     for dr in (winter, summer, failed)}
-        for dr in (winter, summer, failed):
-            deadline = deadlines[dr.run_id].deadline_time
-            assert deadline - timedelta(hours=4) == dr.logical_date
-            assert (deadline.astimezone(paris).hour, deadline.astimezone(paris).minute) == (6, 0), dr.run_id
+    # Kept: tonight's run succeeded at 02:40 Paris. The watchdog's run is green and sends nothing.
+    _record_night(p, "scheduled__2031-01-15T01:00:00+00:00", WINTER_NIGHT, "success",
+                  "2031-01-15T01:00:05+00:00", "2031-01-15T01:40:00+00:00")
+    kept = run_dag(p, as_of=WINTER_CHECK, dry_run=None, dag_id="gdpr_retention_watchdog", extra_env=email_env(port))
+    assert kept.state == "success", kept.task_states
+    assert sink.messages == []
 
-        # A run that failed in the night was reported by its failure alert: its deadline sends nothing.
-        failed.set_state(DagRunState.FAILED)
-        session.flush()
-        assert _fire(deadlines[failed.run_id], session)[-1]["state"] == "success"
-        assert sink.messages == []
-
-        # The run still queued at 06:00: one alert, through Airflow's triggerer path.
-        events = _fire(deadlines[winter.run_id], session)
-        assert events[-1]["state"] == "success", events
-        session.rollback()  # leave the metadata DB as it was
-
-    assert len(sink.messages) == 1
+    # Late: the next night's run is still running at 06:00 (counts recorded so far: none).
+    late_id = "scheduled__2031-01-16T01:00:00+00:00"
+    _record_night(p, late_id, "2031-01-16T01:00:00+00:00", "running", "2031-01-16T01:00:05+00:00", None)
+    late = run_dag(p, as_of="2031-01-16T05:00:00+00:00", dry_run=None, dag_id="gdpr_retention_watchdog",
+                   extra_env=email_env(port))
+    assert late.state == "failed"
+    assert len(sink.messages) == 1, [m["subject"] for m in sink.messages]
     m = sink.messages[0]
     assert m["event"] == "deadline_missed"
-    assert m["subject"] == f"[gdpr_retention] run not finished by its deadline (06:00 Europe/Paris) (run {winter.run_id})"
-    assert run_link(winter.run_id) in m["body"]
-    assert field("deadline", "2031-01-15T05:00:00+00:00") in m["body"]
-    assert "run status recorded: not recorded" in m["body"] and "rows per rule so far: none recorded" in m["body"]
+    assert m["subject"] == f"[gdpr_retention] run not finished by its deadline (06:00 Europe/Paris) (run {late_id})"
+    assert run_link(late_id) in m["body"]
+    assert field("deadline", "2031-01-16T05:00:00+00:00") in m["body"]
+    assert "run status recorded: running" in m["body"] and "rows per rule so far: none recorded" in m["body"]
     assert_no_personal_value(m["raw"])
+
+    # Missing: nothing ran on the night of the 17th (scheduler down): said so, with no run id.
+    sink.messages.clear()
+    missing = run_dag(p, as_of="2031-01-17T05:00:00+00:00", dry_run=None, dag_id="gdpr_retention_watchdog",
+                      extra_env=email_env(port))
+    assert missing.state == "failed"
+    subjects = [m["subject"] for m in sink.messages]
+    # The run of the 16th is still open, now for more than 4 hours: alerted again, with the missing night.
+    assert "[gdpr_retention] run not finished by its deadline (06:00 Europe/Paris) (no run recorded for the night)" \
+        in subjects
+    assert f"[gdpr_retention] run not finished by its deadline (06:00 Europe/Paris) (run {late_id})" in subjects
+    assert len(subjects) == 2
 
 
 def test_error_messages_other_than_ours_are_withheld():

@@ -31,18 +31,22 @@ from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder=sys.argv[1])
 heavy = sorted(m for m in ("pandas", "great_expectations", "faker", "retention.accounts", "retention.quality.gx_runner")
                if m in sys.modules and m not in before)
-dag = bag.dags["gdpr_retention"]
-def doc_of(t):
-    return t.doc_md or t.doc or getattr(getattr(t, "python_callable", None), "__doc__", None)
-tasks = {t.task_id: {"doc": bool(doc_of(t)), "retries": t.retries,
-                      "policy": type(getattr(t, "retry_policy", None)).__name__} for t in dag.tasks}
+from airflow.serialization.serialized_objects import DagSerialization
+def doc_shown(t):
+    # What the UI's Task Documentation shows: doc_md of the task as the scheduler serialized it.
+    return bool(t.doc_md)
+def describe(dag):
+    shown = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    tasks = {t.task_id: {"doc": doc_shown(shown.get_task(t.task_id)), "retries": t.retries,
+                          "policy": type(getattr(t, "retry_policy", None)).__name__} for t in dag.tasks}
+    return {"tags": sorted(dag.tags), "catchup": dag.catchup, "max_active_runs": dag.max_active_runs,
+            "timetable": type(dag.timetable).__name__, "tz": str(getattr(dag.timetable, "timezone", "")),
+            "cron": getattr(dag.timetable, "expression", None), "doc_md": bool(dag.doc_md), "tasks": tasks,
+            "params": sorted(dag.params.keys())}
 print(json.dumps({
     "errors": {k: str(v) for k, v in bag.import_errors.items()},
     "dag_ids": sorted(bag.dag_ids), "calls": calls, "heavy": heavy,
-    "tags": sorted(dag.tags), "catchup": dag.catchup, "max_active_runs": dag.max_active_runs,
-    "timetable": type(dag.timetable).__name__, "tz": str(getattr(dag.timetable, "timezone", "")),
-    "cron": getattr(dag.timetable, "expression", None), "doc_md": bool(dag.doc_md), "tasks": tasks,
-    "params": sorted(dag.params.keys()),
+    "dags": {dag_id: describe(dag) for dag_id, dag in bag.dags.items()},
 }))
 """
 
@@ -71,24 +75,40 @@ def test_no_connection_or_variable_lookup_and_nothing_heavy_at_parse_time(parsed
 def test_tags_come_from_the_fixed_list(parsed):
     from retention.runtime import ALLOWED_TAGS
 
-    assert parsed["tags"] and set(parsed["tags"]) <= ALLOWED_TAGS
+    for dag_id, dag in parsed["dags"].items():
+        assert dag["tags"] and set(dag["tags"]) <= ALLOWED_TAGS, dag_id
 
 
 def test_schedule_contract(parsed):
-    assert parsed["timetable"] == "CronTriggerTimetable"
-    assert parsed["cron"] == "0 2 * * *"
-    assert "Europe/Paris" in parsed["tz"]
-    assert parsed["catchup"] is False
-    assert parsed["max_active_runs"] == 1
-    assert parsed["params"] == ["as_of", "dry_run"]
+    nightly = parsed["dags"]["gdpr_retention"]
+    assert nightly["cron"] == "0 2 * * *"
+    assert nightly["params"] == ["as_of", "dry_run"]
+    watchdog = parsed["dags"]["gdpr_retention_watchdog"]
+    assert watchdog["cron"] == "0 6 * * *"  # the deadline the privacy policy's run must meet
+    assert watchdog["params"] == ["as_of"]
+    for dag_id, dag in parsed["dags"].items():
+        assert dag["timetable"] == "CronTriggerTimetable", dag_id
+        assert "Europe/Paris" in dag["tz"], dag_id
+        assert dag["catchup"] is False, dag_id
+        assert dag["max_active_runs"] == 1, dag_id
 
 
-def test_every_task_is_documented_and_retries_transient_errors_only(parsed):
-    assert parsed["doc_md"]
-    for task_id, task in parsed["tasks"].items():
-        assert task["doc"], f"{task_id} has no docstring"
+def test_every_task_is_documented_in_the_ui(parsed):
+    for dag_id, dag in parsed["dags"].items():
+        assert dag["doc_md"], dag_id
+        for task_id, task in dag["tasks"].items():
+            assert task["doc"], f"{dag_id}.{task_id} shows no documentation in the UI"
+    # The mapped batch task too (a mapped task does not take its docstring by itself).
+    assert parsed["dags"]["gdpr_retention"]["tasks"]["accounts.anonymise_account_batch"]["doc"]
+
+
+def test_nightly_tasks_retry_transient_errors_only(parsed):
+    for task_id, task in parsed["dags"]["gdpr_retention"]["tasks"].items():
         assert task["retries"] >= 1, task_id
         assert task["policy"] == "ExceptionRetryPolicy", task_id
+    # The watchdog sends alerts then fails: a retry would send them again.
+    for task_id, task in parsed["dags"]["gdpr_retention_watchdog"]["tasks"].items():
+        assert task["retries"] == 0, task_id
 
 
 def test_dag_files_import_only_the_public_sdk():
