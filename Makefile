@@ -43,9 +43,14 @@ test-unit: $(BIN)/.installed
 env: $(BIN)/.installed
 	$(BIN)/python -m retention.deployenv
 
-## The Airflow UI on the demo's metadata database (run `make demo` first).
+## The production topology without Docker: metadata PostgreSQL, Redis, api-server, scheduler, dag processor,
+## triggerer and a Celery worker, on 127.0.0.1 (Ctrl-C stops it all). Settings in .env (made on first use).
+stack: $(BIN)/.installed
+	$(BIN)/python -m retention.stack --mode stack $(if $(PORT),--port $(PORT)) $(if $(WORKERS),--workers $(WORKERS))
+
+## The Airflow UI on the demo's runs (run `make demo` first): the same services, LocalExecutor, SQLite.
 ui: $(BIN)/.installed
-	$(BIN)/python -m retention.ui
+	$(BIN)/python -m retention.stack --mode ui $(if $(PORT),--port $(PORT))
 
 ## Benchmarks (sizes as options: make bench BENCH_ARGS="--sizes 100000,1000000").
 bench: $(BIN)/.installed

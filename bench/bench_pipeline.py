@@ -51,6 +51,8 @@ from psycopg.conninfo import make_conninfo
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "plugins"))
 
+from retention.proctree import free_port, tree_hwm_kb, vm_hwm_kb  # noqa: E402 (after the path is set)
+
 AS_OF = "2026-06-15T00:00:00+00:00"
 NEXT_NIGHT = "2026-06-16T00:00:00+00:00"
 OUT = REPO / "var" / "bench"
@@ -199,17 +201,6 @@ def run_dag(home: Path, app_url: str, wh_url: str, as_of: str) -> dict:
             "checks": check_seconds(log), "exit": os.waitstatus_to_exitcode(status)}
 
 
-def vm_hwm_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):  # exited between the poll and the read
-        pass
-    return 0
-
-
 def sql_seconds(log: Path) -> dict[str, float]:
     """Seconds each task spent in PostgreSQL, from the "task sql time" lines of the run's log and,
     for the gates, the "gate sql time" lines (the statements Great Expectations ran on its own engines)."""
@@ -306,33 +297,6 @@ def floor(admin: str, app: str, wh: str) -> dict[str, float]:
     engine.dispose()
     warehouse.dispose()
     return seconds
-
-
-def tree_hwm_kb(root: int) -> int:
-    """The largest VmHWM among ``root`` and its descendants (the executor's task processes)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):  # exited while listed
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    peak, stack = 0, [root]
-    while stack:
-        pid = stack.pop()
-        peak = max(peak, vm_hwm_kb(pid))
-        stack.extend(children.get(pid, []))
-    return peak
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def executor_run(dbs: Databases, template: str, slots: int) -> dict:

@@ -22,9 +22,6 @@ def main(argv: list[str]) -> int:
     if bag.import_errors:
         raise SystemExit(f"the DAG folder has import errors: {sorted(bag.import_errors)}")
     dag = bag.get_dag("gdpr_retention")
-    # Airflow 3.3.2 bug apache/airflow#73428: dag.test() crashes after a *successful* run of a DAG
-    # that has a deadline (and, with an executor, never returns). Benchmark runs go without it.
-    dag.deadline = None
     run = dag.test(logical_date=datetime.now(timezone.utc), run_conf=json.loads(argv[0]), use_executor=True)
     state = str(getattr(run.state, "value", run.state))
     print(f"dag run {run.run_id}: {state}", flush=True)

@@ -1,7 +1,12 @@
 """One command, end to end: PostgreSQL (found or started), two demo databases, synthetic data,
-one real nightly run of ``gdpr_retention`` through Airflow, and a readable report.
+real nightly runs of ``gdpr_retention`` through Airflow, and a readable report.
 
-    python -m retention.demo [--accounts 10000] [--seed 1] [--as-of 2026-06-15T00:00:00+00:00]
+    python -m retention.demo [--accounts 10000] [--seed 1] [--as-of 2026-06-30T00:00:00+00:00] [--nights 2]
+
+Each night is ``airflow dags test gdpr_retention --use-executor``: the scheduler's loop with
+LocalExecutor, every task in a process of its own that reports to an execution API server the demo
+starts on 127.0.0.1, so the task logs are written where ``make ui`` shows them. The databases are
+named after the checkout (:mod:`retention.checkout`): two checkouts never touch each other's demo.
 """
 
 from __future__ import annotations
@@ -12,28 +17,34 @@ import os
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from retention.checkout import REPO_ROOT, demo_databases
+
 VAR = REPO_ROOT / "var"
-APP_DB, WAREHOUSE_DB = "retention_demo_app", "retention_demo_warehouse"
+DEFAULT_ACCOUNTS = 10_000
+DEFAULT_AS_OF = "2026-06-30T00:00:00+00:00"
 
 
 def say(message: str) -> None:
     print(f"[demo] {message}", flush=True)
 
 
-def db_url(admin_url: str, dbname: str, user: str | None = None) -> str:
+def db_url(admin_url: str, dbname: str, user: str | None = None, password: str | None = None) -> str:
+    from urllib.parse import quote
+
     params = conninfo_to_dict(admin_url)
-    params["dbname"] = dbname
     if user:
         params["user"] = user
-        params.pop("password", None)
+        params["password"] = password
     host = params.get("host", "127.0.0.1")
-    auth = params.get("user", "postgres")
+    auth = quote(params.get("user", "postgres"), safe="")
+    if params.get("password"):
+        auth += ":" + quote(params["password"], safe="")
     return f"postgresql://{auth}@{host}:{params.get('port', 5432)}/{dbname}"
 
 
@@ -55,14 +66,17 @@ def airflow_env(app_url: str, warehouse_url: str) -> dict[str, str]:
 
 
 def prepare_databases(admin_url: str) -> tuple[str, str]:
+    from psycopg import sql
+
     from retention.roles import apply_roles
 
+    app_db, warehouse_db = demo_databases()
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        for name in (APP_DB, WAREHOUSE_DB):
-            conn.execute(f'drop database if exists "{name}" with (force)')
-            conn.execute(f'create database "{name}"')
-    app_admin = make_conninfo(admin_url, dbname=APP_DB)
-    warehouse_admin = make_conninfo(admin_url, dbname=WAREHOUSE_DB)
+        for name in (app_db, warehouse_db):
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    app_admin = make_conninfo(admin_url, dbname=app_db)
+    warehouse_admin = make_conninfo(admin_url, dbname=warehouse_db)
     from retention.appschema import create_app_schema
 
     create_app_schema(app_admin)
@@ -70,33 +84,81 @@ def prepare_databases(admin_url: str) -> tuple[str, str]:
     return app_admin, warehouse_admin
 
 
-def run_nightly(env: dict[str, str], as_of: str, log_file: Path) -> int:
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
-    conf = json.dumps({"as_of": as_of, "dry_run": False})
-    with log_file.open("w") as out:
-        proc = subprocess.Popen([airflow, "dags", "test", "gdpr_retention", "-c", conf], env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
-        started = time.monotonic()
-        while proc.poll() is None:
-            time.sleep(5)
-            say(f"  ... nightly run in progress ({time.monotonic() - started:.0f} s)")
-    # The run's tasks decide, not the CLI's exit code: Airflow 3.3.2's `dags test` crashes after a
-    # *successful* run of a DAG that has a deadline (apache/airflow#73428), leaving the run "running".
-    import sqlite3
+def ensure_demo_databases(admin_url: str) -> tuple[str, str]:
+    """The demo's databases, created and seeded (default size) when they do not exist yet (``make stack``)."""
+    from retention.synthetic import generate
 
-    with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as db:
-        states = [s for (s,) in db.execute(
-            "select state from task_instance where run_id = "
-            "(select run_id from dag_run where dag_id = 'gdpr_retention' order by id desc limit 1)")]
-    return 0 if states and all(s in ("success", "skipped") for s in states) else (proc.returncode or 1)
+    app_db, warehouse_db = demo_databases()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        present = {name for (name,) in conn.execute(
+            "select datname from pg_database where datname = any(%s)", ([app_db, warehouse_db],))}
+    if present != {app_db, warehouse_db}:
+        say(f"creating and seeding {app_db} and {warehouse_db} ({DEFAULT_ACCOUNTS:,} synthetic accounts)")
+        app_admin, _ = prepare_databases(admin_url)
+        generate(app_admin, accounts=DEFAULT_ACCOUNTS, seed=1, as_of=DEFAULT_AS_OF,
+                 documents_dir=VAR / "documents", progress=True)
+    return app_db, warehouse_db
 
 
-def print_report(app_admin: str, warehouse_admin: str) -> None:
+def night_instants(first_as_of: str, nights: int) -> list[str]:
+    """One as_of per night, a day apart (the first night anonymises the seeded backlog)."""
+    from retention.window import parse_as_of
+
+    first = parse_as_of(first_as_of)
+    return [(first + timedelta(days=n)).isoformat() for n in range(nights)]
+
+
+def run_nights(env: dict[str, str], instants: list[str], log_file: Path) -> int:
+    """Each night through Airflow's scheduler loop and LocalExecutor; the exit code of the last failure."""
+    from retention.proctree import free_port
+    from retention.stack import Supervisor, airflow, venv_bin, wait_until_healthy
+
+    port = free_port()
+    env = {**env, "PATH": f"{venv_bin()}{os.pathsep}{env.get('PATH', '')}",
+           "AIRFLOW__CORE__EXECUTOR": "LocalExecutor", "AIRFLOW__CORE__PARALLELISM": "2",
+           "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/"}
+    airflow("db", "migrate", env=env)
+    airflow("pools", "set", "retention_app_db", "2", "gdpr_retention: application DB sessions", env=env)
+    supervisor = Supervisor(env=env, log_dir=VAR / "demo-logs")
+    code = 0
+    try:
+        supervisor.start("execution-api", [str(venv_bin() / "airflow"), "api-server", "--apps", "execution",
+                                           "-H", "127.0.0.1", "-p", str(port), "-w", "1"])
+        wait_until_healthy(f"http://127.0.0.1:{port}/execution/health", supervisor)
+        with log_file.open("w") as out:
+            for number, as_of in enumerate(instants, start=1):
+                conf = json.dumps({"as_of": as_of, "dry_run": False})
+                proc = subprocess.Popen([str(venv_bin() / "airflow"), "dags", "test", "gdpr_retention",
+                                         "--use-executor", "-c", conf],
+                                        env=env, stdout=out, stderr=subprocess.STDOUT)
+                started = time.monotonic()
+                while proc.poll() is None:
+                    time.sleep(5)
+                    say(f"  ... night {number}/{len(instants)} (as_of {as_of}) in progress "
+                        f"({time.monotonic() - started:.0f} s)")
+                say(f"  night {number}/{len(instants)}: airflow dags test exited {proc.returncode} "
+                    f"after {time.monotonic() - started:.0f} s")
+                code = code or proc.returncode
+    finally:
+        supervisor.stop()
+    return code
+
+
+def print_report(app_admin: str, warehouse_admin: str, nights: int) -> None:
     with psycopg.connect(app_admin) as conn:
-        run = conn.execute("select run_id, status, report from retention.runs order by started_at desc limit 1").fetchone()
+        runs = conn.execute(
+            "select r.run_id, r.status, r.as_of, extract(epoch from r.finished_at - r.started_at), "
+            "coalesce(sum(a.rows_affected) filter (where a.rule like 'anonymise_%%'), 0), "
+            "coalesce(sum(a.rows_affected) filter (where a.rule = 'purge_connection_logs'), 0), "
+            "coalesce(sum(a.rows_affected) filter (where a.rule = 'purge_prospects'), 0) "
+            "from (select * from retention.runs order by started_at desc limit %s) as r "
+            "left join retention.rule_audit as a using (run_id) "
+            "group by r.run_id, r.status, r.as_of, r.started_at, r.finished_at order by r.started_at", (nights,)
+        ).fetchall()
+        last = runs[-1][0] if runs else None
+        report = conn.execute("select report from retention.runs where run_id = %s", (last,)).fetchone()
         audit = conn.execute("select rule, rows_affected, partitions_dropped, round(duration_s::numeric, 2) "
-                             "from retention.rule_audit where run_id = %s order by rule", (run[0],)).fetchall() if run else []
+                             "from retention.rule_audit where run_id = %s order by rule", (last,)).fetchall()
         backlog = conn.execute("select count(*) from app.accounts where anonymised_at is null").fetchone()[0]
     with psycopg.connect(warehouse_admin) as conn:
         published = {t: conn.execute(f"select count(*), coalesce(sum(members), 0) from published.{t}").fetchone()
@@ -104,33 +166,40 @@ def print_report(app_admin: str, warehouse_admin: str) -> None:
         hidden = conn.execute("select count(*) from stats.anonymised_cohorts where members < "
                               "(select min_cell_size from stats.settings)").fetchone()[0]
     print()
-    print("=" * 72)
-    if run is None:
+    print("=" * 96)
+    if not runs:
         print("No run was recorded: see the Airflow log above.")
         return
-    report = run[2] or {}
-    print(f"Nightly run {run[0]}: {run[1].upper()}")
-    print(f"as_of {report.get('as_of')}")
+    print(f"{len(runs)} nightly run(s): {sum(1 for r in runs if r[1] == 'success')} succeeded")
+    print(f"{'as_of':<27}{'status':<9}{'anonymised':>11}{'logs purged':>13}{'prospects':>11}{'seconds':>9}  run")
+    for run_id, status, as_of, seconds, anonymised, logs, prospects in runs:
+        print(f"{as_of.isoformat():<27}{status:<9}{anonymised:>11,}{logs:>13,}{prospects:>11,}"
+              f"{float(seconds or 0):>9.1f}  {run_id}")
+    print("-" * 96)
+    report = (report[0] if report else None) or {}
+    print(f"last night: as_of {report.get('as_of')}")
     for name, value in (report.get("cutoffs") or {}).items():
         print(f"  cutoff {name:<24} {value}")
-    print("-" * 72)
     print(f"{'rule':<28}{'rows':>12}{'partitions':>12}{'seconds':>10}")
     for rule, rows, parts, secs in audit:
         print(f"{rule:<28}{rows:>12,}{parts:>12}{secs:>10}")
-    print("-" * 72)
+    print("-" * 96)
     print(f"live accounts remaining: {backlog:,}")
     for table, (cells, members) in published.items():
         print(f"published.{table}: {cells} cell(s) shown, {members:,} member(s) in shown cells")
     print(f"cohort cells hidden (fewer than k members): {hidden}")
-    print("=" * 72)
+    print("=" * 96)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--accounts", type=int, default=DEFAULT_ACCOUNTS)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--as-of", default="2026-06-15T00:00:00+00:00")
+    parser.add_argument("--as-of", default=DEFAULT_AS_OF, help="the first night's as_of (seeded data is relative to it)")
+    parser.add_argument("--nights", type=int, default=2, help="consecutive nights, a day apart")
     args = parser.parse_args(argv)
+    if args.nights < 1:
+        parser.error("--nights must be at least 1")
 
     from retention.localpg import ensure_postgres
     from retention.roles import PIPELINE_ROLE
@@ -139,19 +208,22 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     say("finding PostgreSQL (RETENTION_PG_URL, else 127.0.0.1:5432, else a throwaway cluster in var/pg)")
     admin_url = ensure_postgres(VAR / "pg")
-    say(f"creating databases {APP_DB} and {WAREHOUSE_DB} with least-privilege roles")
+    app_db, warehouse_db = demo_databases()
+    say(f"creating databases {app_db} and {warehouse_db} (named after this checkout) with least-privilege roles")
     app_admin, warehouse_admin = prepare_databases(admin_url)
     say(f"generating synthetic data: {args.accounts:,} accounts, seed {args.seed}, as of {args.as_of}")
     counts = generate(app_admin, accounts=args.accounts, seed=args.seed, as_of=args.as_of,
                       documents_dir=VAR / "documents", progress=True)
     say("rows written: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
 
-    env = airflow_env(db_url(admin_url, APP_DB, PIPELINE_ROLE), db_url(admin_url, WAREHOUSE_DB, PIPELINE_ROLE))
+    env = airflow_env(db_url(admin_url, app_db, PIPELINE_ROLE), db_url(admin_url, warehouse_db, PIPELINE_ROLE))
     log_file = VAR / "demo-run.log"
-    say(f"running one real nightly run through Airflow (airflow dags test; full log in {log_file.relative_to(REPO_ROOT)})")
-    code = run_nightly(env, args.as_of, log_file)
-    print_report(app_admin, warehouse_admin)
-    say(f"done in {time.monotonic() - started:.0f} s; open the Airflow UI on this run with: make ui")
+    instants = night_instants(args.as_of, args.nights)
+    say(f"running {len(instants)} nightly run(s) through Airflow (airflow dags test --use-executor, LocalExecutor; "
+        f"full log in {log_file.relative_to(REPO_ROOT)})")
+    code = run_nights(env, instants, log_file)
+    print_report(app_admin, warehouse_admin, len(instants))
+    say(f"done in {time.monotonic() - started:.0f} s; open the Airflow UI on these runs with: make ui")
     return code
 
 
