@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from retention.checkout import REPO_ROOT, checkout_id
-from retention.proctree import free_port, port_answers, tree_hwm_kb
+from retention.proctree import free_port, port_answers, tree_hwm_kb, tree_rss_kb
 
 # Airflow CLI arguments of each service (docker-compose.yaml runs the same commands in its containers).
 COMPONENTS: dict[str, list[str]] = {
@@ -85,7 +85,8 @@ class Service:
     name: str
     proc: subprocess.Popen
     log: Path
-    peak_kb: int = 0
+    peak_kb: int = 0        # the largest single process's peak (VmHWM)
+    peak_total_kb: int = 0  # the service's processes together, at the busiest sample
 
 
 @dataclass
@@ -113,6 +114,7 @@ class Supervisor:
         for service in self.services:
             if service.proc.poll() is None:
                 service.peak_kb = max(service.peak_kb, tree_hwm_kb(service.proc.pid))
+                service.peak_total_kb = max(service.peak_total_kb, tree_rss_kb(service.proc.pid))
 
     def dead(self) -> list[Service]:
         return [s for s in self.services if s.proc.poll() is not None]
@@ -135,7 +137,8 @@ class Supervisor:
 
     def report_memory(self) -> None:
         for service in self.services:
-            say(f"  peak memory {service.name:<14} {service.peak_kb / 1024:8.0f} MB (the process and its children)")
+            say(f"  peak memory {service.name:<14} {service.peak_total_kb / 1024:6.0f} MB all its processes, "
+                f"{service.peak_kb / 1024:6.0f} MB its largest process")
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
