@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from mailsink import smtp_sink  # noqa: F401 (a fixture for every test that receives alerts)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,10 +5,7 @@ real scheduler and a Celery worker is in tests/integration/test_stack.py)."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote
@@ -35,41 +32,6 @@ def seed_with_broken_schema(p):
                   "(1, '10.9.8.7', '2025-01-01T00:00:00+00:00', '/old')")
         c.execute("insert into app.prospects (email, collected_at) values (%s, '2020-01-01')", (SECRETS[4],))
         c.execute("alter table app.accounts rename column postal_code to zip_code")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class SmtpSink:
-    """aiosmtpd handler: keeps every message it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        raw = envelope.original_content or envelope.content
-        parsed = email.message_from_bytes(raw, policy=email.policy.default)
-        body = "\n".join(part.get_content() for part in parsed.walk() if part.get_content_maintype() == "text")
-        self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
-                              "subject": str(parsed["subject"]), "event": str(parsed["X-Retention-Event"]),
-                              "body": body, "raw": raw.decode("utf-8", "replace")})
-        return "250 Message accepted for delivery"
-
-
-@pytest.fixture
-def smtp_sink():
-    from aiosmtpd.controller import Controller
-
-    sink = SmtpSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield sink, controller.port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
