@@ -6,7 +6,7 @@ export PYTHONPATH := $(CURDIR)/plugins
 
 UV_VERSION := 0.13.8
 
-.PHONY: demo test test-unit lint ui stack env lock bench bench-logs clean-demo browser
+.PHONY: demo test test-unit lint ui stack env lock bench bench-logs bench-stack clean-demo browser
 
 # Every version is locked (requirements-dev.lock: the runtime's requirements.lock plus the test tools);
 # uv installs the lock into .venv. `make lock` re-resolves after a pin in requirements*.txt changed.
@@ -62,3 +62,7 @@ bench-logs: $(BIN)/.installed
 
 clean-demo:
 	rm -rf var/airflow var/documents var/demo-run.log
+
+## One night through make stack's Celery topology (1 and 2 task processes) against airflow dags test.
+bench-stack: $(BIN)/.installed
+	$(BIN)/python bench/bench_stack.py $(BENCH_ARGS)

@@ -30,6 +30,9 @@ counts what would go, writes and deletes nothing.
   night, and the other stages still ran. Fix the store's permissions; the next run completes.
 - *Transient errors* (lost connection, lock timeout) are retried automatically; any other error
   fails at once.
+- *Not finished by 06:00 Europe/Paris*: `gdpr_retention_watchdog` judges every night at 06:00 from
+  `retention.runs` and alerts (a run still going, no run at all, or any run open more than 4 hours,
+  runs triggered by hand included). Unpause it with this DAG.
 - Owner: data team (#data-retention).
 """
 

@@ -6,21 +6,19 @@ SMTP sink from the services that send them, and the stack stops with nothing lef
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 from platform_fixture import make_platform
+from retention.airflow_api import AirflowApi, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -42,48 +40,6 @@ def seed(p) -> None:
         c.execute("insert into app.prospects (email, collected_at) values (%s, '2020-01-01')", (SECRETS[3],))
 
 
-class Api:
-    """The REST API as the UI uses it, with the admin's token."""
-
-    def __init__(self, port: int, password: str) -> None:
-        self.base = f"http://127.0.0.1:{port}"
-        body = self._call("POST", "/auth/token", {"username": "admin", "password": password}, token=None)
-        self.token = body["access_token"]
-
-    def _call(self, method: str, path: str, payload=None, *, token: str | None | bool = True, raw: bool = False):
-        data = None if payload is None else json.dumps(payload).encode()
-        request = urllib.request.Request(self.base + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        request.add_header("Accept", "application/json")
-        if token:
-            request.add_header("Authorization", f"Bearer {self.token}")
-        with urllib.request.urlopen(request, timeout=30) as response:
-            text = response.read().decode()
-        return text if raw else json.loads(text)
-
-    def get(self, path: str, raw: bool = False):
-        return self._call("GET", path, raw=raw)
-
-    def post(self, path: str, payload):
-        return self._call("POST", path, payload)
-
-    def patch(self, path: str, payload):
-        return self._call("PATCH", path, payload)
-
-
-def wait_for(what: str, probe, timeout: float, interval: float = 2.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = probe()
-        except (urllib.error.URLError, ConnectionError, KeyError):
-            value = None
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(interval)
-
-
 def write_env_file(path: Path, smtp_port: int) -> dict[str, str]:
     from retention.deployenv import ensure_env_file
 
@@ -97,21 +53,6 @@ def write_env_file(path: Path, smtp_port: int) -> dict[str, str]:
         text = re.sub(rf"^{key}=.*$", f"{key}={value}", text, flags=re.M)
     path.write_text(text)
     return ensure_env_file(path)
-
-
-def runs_of(api: Api, dag_id: str) -> list[dict]:
-    return api.get(f"/api/v2/dags/{dag_id}/dagRuns?order_by=start_date")["dag_runs"]
-
-
-def finished(api: Api, dag_id: str, run_id: str) -> dict | None:
-    run = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
-    return run if run["state"] in ("success", "failed") else None
-
-
-def task_log(api: Api, dag_id: str, run_id: str, ti: dict) -> str:
-    path = (f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{quote(ti['task_id'], safe='')}"
-            f"/logs/{ti['try_number']}?map_index={ti['map_index']}")
-    return json.dumps(api.get(path))
 
 
 def test_make_stack_runs_triggered_and_scheduled_nights_through_celery(databases, smtp_sink, tmp_path):
@@ -141,25 +82,23 @@ def test_make_stack_runs_triggered_and_scheduled_nights_through_celery(databases
                  or (stack.poll() is not None and pytest.fail((tmp_path / "stack.out").read_text())),
                  START_TIMEOUT_S)
         answered_s = time.monotonic() - started
-        api = Api(port, values["AIRFLOW_ADMIN_PASSWORD"])
+        api = AirflowApi(port, values["AIRFLOW_ADMIN_PASSWORD"])
         wait_for("the DAGs to be parsed", lambda: all(api.get(f"/api/v2/dags/{d}").get("dag_id")
                                                        for d in ("gdpr_retention", "gdpr_retention_watchdog")), 120)
 
         # As the UI: unpause, then Trigger with an as_of (no logical date), twice.
-        api.patch("/api/v2/dags/gdpr_retention", {"is_paused": False})
-        triggered = [api.post("/api/v2/dags/gdpr_retention/dagRuns",
-                              {"logical_date": None, "conf": {"as_of": as_of}})["dag_run_id"]
-                     for as_of in (AS_OF, NEXT_NIGHT)]
+        api.unpause("gdpr_retention")
+        triggered = [api.trigger("gdpr_retention", {"as_of": as_of}) for as_of in (AS_OF, NEXT_NIGHT)]
         processes.update(descendants(stack.pid))
         for run_id in triggered:
-            run = wait_for(f"run {run_id}", lambda r=run_id: finished(api, "gdpr_retention", r), RUN_TIMEOUT_S, 3)
+            run = wait_for(f"run {run_id}", lambda r=run_id: api.finished_run("gdpr_retention", r), RUN_TIMEOUT_S, 3)
             processes.update(descendants(stack.pid))
             assert run["state"] == "success", run
         # Every run of the DAG, the one the schedule created on unpause included, ends in success, one
         # after the other (max_active_runs=1 holds the next back, never forever).
         runs = wait_for("every run to finish", lambda: (lambda rs: rs if all(r["state"] in ("success", "failed")
                                                                               for r in rs) else None)(
-            runs_of(api, "gdpr_retention")), RUN_TIMEOUT_S, 3)
+            api.runs("gdpr_retention")), RUN_TIMEOUT_S, 3)
         assert {r["state"] for r in runs} == {"success"}, [(r["dag_run_id"], r["state"]) for r in runs]
         ordered = sorted(runs, key=lambda r: r["start_date"])
         for before, after in zip(ordered, ordered[1:], strict=False):
@@ -169,14 +108,13 @@ def test_make_stack_runs_triggered_and_scheduled_nights_through_celery(databases
         worker_log = (root / "logs" / "celery-worker.log").read_text()
         logs = []
         for run_id in triggered:
-            tis = api.get(f"/api/v2/dags/gdpr_retention/dagRuns/{quote(run_id, safe='')}/taskInstances?limit=100")
-            for ti in tis["task_instances"]:
+            for ti in api.task_instances("gdpr_retention", run_id):
                 if ti["state"] == "skipped":
                     continue
                 assert ti["state"] == "success", ti
                 assert ti["pid"] and ti["pid"] != os.getpid()
                 assert f"id=UUID('{ti['id']}')" in worker_log, f"{ti['task_id']} did not run in the Celery worker"
-                logs.append(task_log(api, "gdpr_retention", run_id, ti))
+                logs.append(api.task_log("gdpr_retention", run_id, ti))
         assert any("task sql time" in text for text in logs)
         for text in logs:
             for secret in SECRETS:
@@ -187,10 +125,9 @@ def test_make_stack_runs_triggered_and_scheduled_nights_through_celery(databases
                 == "success"
 
         # The watchdog through the scheduler and a worker: a night with no run at all is alerted.
-        api.patch("/api/v2/dags/gdpr_retention_watchdog", {"is_paused": False})
-        check = api.post("/api/v2/dags/gdpr_retention_watchdog/dagRuns",
-                         {"logical_date": None, "conf": {"as_of": "2031-01-15T05:00:00+00:00"}})["dag_run_id"]
-        watched = wait_for("the watchdog", lambda: finished(api, "gdpr_retention_watchdog", check), RUN_TIMEOUT_S, 3)
+        api.unpause("gdpr_retention_watchdog")
+        check = api.trigger("gdpr_retention_watchdog", {"as_of": "2031-01-15T05:00:00+00:00"})
+        watched = wait_for("the watchdog", lambda: api.finished_run("gdpr_retention_watchdog", check), RUN_TIMEOUT_S, 3)
         assert watched["state"] == "failed"
         missed = [m for m in sink.messages if m["event"] == "deadline_missed" and "2031-01-15T05:00:00+00:00" in m["body"]]
         assert len(missed) == 1, [m["subject"] for m in sink.messages]
@@ -199,10 +136,9 @@ def test_make_stack_runs_triggered_and_scheduled_nights_through_celery(databases
         # A failed gate: its alert (from the worker) and the run's (from the dag processor).
         with p.app() as c:
             c.execute("alter table app.accounts rename column postal_code to zip_code")
-        broken = api.post("/api/v2/dags/gdpr_retention/dagRuns",
-                          {"logical_date": None, "conf": {"as_of": "2026-06-17T00:00:00+00:00"}})["dag_run_id"]
-        assert wait_for("the broken night", lambda: finished(api, "gdpr_retention", broken), RUN_TIMEOUT_S, 3)["state"] \
-            == "failed"
+        broken = api.trigger("gdpr_retention", {"as_of": "2026-06-17T00:00:00+00:00"})
+        assert wait_for("the broken night", lambda: api.finished_run("gdpr_retention", broken), RUN_TIMEOUT_S, 3)[
+            "state"] == "failed"
         wait_for("both alerts", lambda: {"gate_failed", "run_failed"} <= {m["event"] for m in sink.messages
                                                                           if broken in m["subject"]}, 120)
         for m in sink.messages:
