@@ -190,8 +190,10 @@ def ensure_redis(supervisor: Supervisor, root: Path) -> str:
     return f"redis://127.0.0.1:{port}/0"
 
 
-def ensure_metadata_db(admin_url: str, name: str) -> str:
-    """A metadata database owned by the role ``airflow`` (no superuser), created once."""
+def ensure_metadata_db(admin_url: str, name: str, password: str) -> str:
+    """A metadata database owned by the role ``airflow`` (no superuser, password from .env), created once."""
+    from urllib.parse import quote
+
     import psycopg
     from psycopg import sql
     from psycopg.conninfo import conninfo_to_dict
@@ -200,11 +202,13 @@ def ensure_metadata_db(admin_url: str, name: str) -> str:
         conn.execute("select pg_advisory_lock(hashtext('gdpr_retention.stack'))")
         if conn.execute("select 1 from pg_roles where rolname = 'airflow'").fetchone() is None:
             conn.execute("create role airflow login nosuperuser nocreatedb nocreaterole")
+        conn.execute(sql.SQL("alter role airflow password {}").format(sql.Literal(password)))
         if conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone() is None:
             conn.execute(sql.SQL("create database {} owner airflow").format(sql.Identifier(name)))
         conn.execute("select pg_advisory_unlock(hashtext('gdpr_retention.stack'))")
     params = conninfo_to_dict(admin_url)
-    return f"postgresql+psycopg2://airflow@{params.get('host', '127.0.0.1')}:{params.get('port', 5432)}/{name}"
+    return (f"postgresql+psycopg2://airflow:{quote(password, safe='')}@{params.get('host', '127.0.0.1')}:"
+            f"{params.get('port', 5432)}/{name}")
 
 
 def write_passwords_file(path: Path, password: str) -> None:
@@ -304,7 +308,8 @@ def run(args: argparse.Namespace) -> int:
             home = root / "airflow"
             home.mkdir(parents=True, exist_ok=True)
             broker = ensure_redis(supervisor, root / "redis")
-            metadata_url = ensure_metadata_db(admin_url, args.metadata_db or f"airflow_{checkout_id()}")
+            metadata_url = ensure_metadata_db(admin_url, args.metadata_db or f"airflow_{checkout_id()}",
+                                              values["AIRFLOW_DB_PASSWORD"])
             app_url, warehouse_url = pipeline_urls(args, admin_url, values["RETENTION_DB_PASSWORD"])
             env = stack_env(args, home, broker, metadata_url, port, values, app_url, warehouse_url)
             write_passwords_file(home / "passwords.json", values["AIRFLOW_ADMIN_PASSWORD"])
