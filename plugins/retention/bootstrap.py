@@ -118,13 +118,18 @@ def write_passwords_file(path: Path, password: str) -> None:
     _say(f"UI user '{UI_USER}' written to {path}")
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m retention.bootstrap", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--app-admin", help="administrator conninfo/URL of the application database")
     parser.add_argument("--warehouse-admin", help="administrator conninfo/URL of the warehouse database")
     parser.add_argument("--pool", action="store_true", help=f"create or resize the Airflow pool {POOL_NAME}")
     parser.add_argument("--passwords-file", type=Path, help="write SimpleAuthManager's passwords file here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if bool(args.app_admin) != bool(args.warehouse_admin):
         parser.error("--app-admin and --warehouse-admin go together")
