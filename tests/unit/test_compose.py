@@ -10,6 +10,7 @@ import fnmatch
 import importlib
 import re
 import shlex
+import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -314,6 +315,12 @@ def test_airflow_init_migrates_then_bootstraps_as_the_administrator(services: di
         assert target in script.split("chown -R", 1)[1], f"{target} is not handed to AIRFLOW_UID"
 
 
+def test_airflow_init_script_is_valid_bash(services: dict, dotenv: dict[str, str]) -> None:
+    script = interpolate(init_script(services), dotenv)
+    check = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+
+
 def test_ui_login_is_simple_auth_manager_with_the_bootstrap_user(services: dict, dotenv: dict[str, str]) -> None:
     env = resolved(services["airflow-apiserver"], dotenv)
     module, _, cls = env["AIRFLOW__CORE__AUTH_MANAGER"].rpartition(".")
@@ -376,6 +383,14 @@ def test_image_installs_requirements_lock_and_nothing_else() -> None:
     users = [arg for op, arg in instructions[: instructions.index(("RUN", installs[0]))] if op == "USER"]
     assert users and users[-1] == "airflow", "pip must run as the airflow user"
     assert not any("requirements-dev" in arg for _, arg in instructions)
+
+
+def test_image_holds_what_compose_mounts_at_the_same_places(services: dict) -> None:
+    copies = {shlex.split(arg)[-2]: shlex.split(arg)[-1] for op, arg in dockerfile_instructions() if op == "COPY"}
+    for name in AIRFLOW_SERVICES:
+        for target, source in mounts(services[name]).items():
+            if source.startswith("./"):
+                assert copies.get(source[2:]) == target, f"{name} mounts {source} at {target}; the image has it elsewhere"
 
 
 def ignored(path: str, patterns: list[str]) -> bool:
