@@ -6,8 +6,10 @@ with a ``.env`` written by :mod:`retention.deployenv`, as ``make env`` writes it
 
 from __future__ import annotations
 
+import argparse
 import fnmatch
 import importlib
+import os
 import re
 import shlex
 import subprocess
@@ -170,6 +172,67 @@ def test_each_airflow_service_runs_a_component_of_make_stack(services: dict) -> 
         stack_args = list(stack.COMPONENTS[component])
         subcommand = stack_args[: next((i for i, a in enumerate(stack_args) if a.startswith("-")), len(stack_args))]
         assert words == subcommand, f"{name} runs `airflow {' '.join(words)}`, make stack `airflow {' '.join(subcommand)}`"
+
+
+# How each service setting of make stack (retention.stack.stack_env) relates to compose's.
+SAME_VALUE = {  # the same value in both (booleans compared case-insensitively)
+    "AIRFLOW__CORE__EXECUTOR", "AIRFLOW__CORE__AUTH_MANAGER", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS",
+    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "AIRFLOW__CORE__LOAD_EXAMPLES",
+    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL", "AIRFLOW__CELERY__WORKER_CONCURRENCY", "GX_ANALYTICS_ENABLED",
+    "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY",
+}
+SAME_ROLE = {  # both set it; the value names this machine's or the container's places
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CELERY__BROKER_URL", "AIRFLOW__CELERY__RESULT_BACKEND",
+    "AIRFLOW__CORE__EXECUTION_API_SERVER_URL", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE",
+    "AIRFLOW_CONN_APP_DB", "AIRFLOW_CONN_STATS_WAREHOUSE", "RETENTION_DATA_DOCS_DIR", "RETENTION_SQL_DIR",
+}
+ONLY_STACK = {  # why compose does without
+    "AIRFLOW__CORE__DAGS_FOLDER": "the image's default, /opt/airflow/dags, where compose mounts dags/",
+    "AIRFLOW__CORE__PLUGINS_FOLDER": "the image's default, /opt/airflow/plugins",
+    "AIRFLOW__API__HOST": "a container listens on its own network; the host port is bound to 127.0.0.1",
+    "AIRFLOW__API__PORT": "8080 inside the container; AIRFLOW_HOST_PORT outside",
+    "AIRFLOW__API__BASE_URL": "the default (the request's host) serves http://localhost:8080",
+    "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": "one worker per container: the default port is free",
+    "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": "one triggerer per container: the default port is free",
+    "AIRFLOW__OPERATORS__DEFAULT_QUEUE": "a compose project has its own Redis: no other checkout's workers",
+}
+ONLY_COMPOSE = {
+    "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "the scheduler's container healthcheck",
+}
+
+
+def test_make_stack_gives_the_services_the_same_settings(services: dict, dotenv: dict[str, str], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ways to start it read the same .env and configure Airflow alike; each difference has a reason."""
+    stack = importlib.import_module("retention.stack")
+    for key in [key for key in os.environ if key.startswith(("AIRFLOW", "RETENTION_"))]:
+        monkeypatch.delenv(key)
+    args = argparse.Namespace(workers=int(dotenv["RETENTION_STACK_WORKERS"]), queue=None)
+    stack_env = stack.stack_env(args, tmp_path / "home", "redis://127.0.0.1:6379/0",
+                                "postgresql+psycopg2://airflow@127.0.0.1:5432/airflow_x", 8080, dotenv,
+                                "postgresql://retention_pipeline@127.0.0.1:5432/app",
+                                "postgresql://retention_pipeline@127.0.0.1:5432/warehouse")
+
+    def relevant(env: dict[str, str]) -> set[str]:
+        # Operator settings are compared below; the other raw .env keys (passwords inside URLs, uid)
+        # configure neither Airflow nor the pipeline by themselves.
+        return {key for key in env if key.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "RETENTION_", "GX_"))
+                and key not in deployenv.OPERATOR_SETTINGS and key not in ADMIN_SECRETS
+                and key != "RETENTION_DB_PASSWORD"}
+
+    stack_keys = relevant(stack_env)
+    for name in COMPONENT_OF:
+        compose_env = resolved(services[name], dotenv)
+        compose_keys = relevant(compose_env)
+        assert stack_keys - compose_keys == set(ONLY_STACK), f"{name}: settings only make stack gives"
+        assert compose_keys - stack_keys == set(ONLY_COMPOSE), f"{name}: settings only compose gives"
+        assert compose_keys & stack_keys == SAME_VALUE | SAME_ROLE
+        for key in SAME_VALUE:
+            assert compose_env[key].lower() == stack_env[key].lower(), f"{name}: {key}"
+        # .env's alert settings reach the services of both alike.
+        for key, value in stack.settings_from_env_file(dotenv).items():
+            assert compose_env[key] == value, f"{name}: {key}"
+    assert stack.SIMPLE_AUTH_MANAGER == resolved(services["airflow-apiserver"], dotenv)["AIRFLOW__CORE__AUTH_MANAGER"]
 
 
 @pytest.mark.parametrize("name", AIRFLOW_SERVICES)
