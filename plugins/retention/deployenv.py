@@ -75,8 +75,27 @@ def read_env_file(path: Path = DEFAULT_PATH) -> dict[str, str]:
         key, sep, value = line.partition("=")
         if not sep or not key.strip().isidentifier():
             raise ValueError(f"{path}:{number}: expected KEY=VALUE")
-        values[key.strip()] = value.strip()
+        values[key.strip()] = _unquote(value.strip())
     return values
+
+
+def _unquote(value: str) -> str:
+    """A value as compose's .env parser gives it: 'single' quotes literal, "double" quotes with \\ escapes,
+    unquoted values end at `` #`` (a comment). docs/operations.md quotes the SMTP URI, for example."""
+    if len(value) >= 2 and value[0] == value[-1] == "'":
+        return value[1:-1]
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        escapes = {"n": "\n", '"': '"', "\\": "\\"}
+        inner, out, i = value[1:-1], [], 0
+        while i < len(inner):
+            if inner[i] == "\\" and i + 1 < len(inner) and inner[i + 1] in escapes:
+                out.append(escapes[inner[i + 1]])
+                i += 2
+            else:
+                out.append(inner[i])
+                i += 1
+        return "".join(out)
+    return value.split(" #", 1)[0].rstrip()
 
 
 def ensure_env_file(path: Path = DEFAULT_PATH) -> dict[str, str]:

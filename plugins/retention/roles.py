@@ -10,14 +10,23 @@ PIPELINE_ROLE = "retention_pipeline"
 ANALYST_ROLE = "analyst"
 
 
+def _create_roles(conn: psycopg.Connection) -> None:
+    conn.execute("select pg_advisory_lock(hashtext('gdpr_retention.roles'))")
+    try:
+        conn.execute(load_sql("roles/create_roles"))
+    finally:
+        conn.execute("select pg_advisory_unlock(hashtext('gdpr_retention.roles'))")
+
+
 def apply_roles(app_admin_conninfo: str, warehouse_admin_conninfo: str) -> None:
-    """Create the roles if needed and grant exactly what each needs on both databases."""
+    """Create the roles if needed and grant exactly what each needs on both databases.
+
+    Roles belong to a server, not a database: they are created on both servers, which may be one
+    (the demo, the tests) or two (compose's app-db and warehouse-db).
+    """
     with psycopg.connect(app_admin_conninfo, autocommit=True) as conn:
-        conn.execute("select pg_advisory_lock(hashtext('gdpr_retention.roles'))")
-        try:
-            conn.execute(load_sql("roles/create_roles"))
-        finally:
-            conn.execute("select pg_advisory_unlock(hashtext('gdpr_retention.roles'))")
+        _create_roles(conn)
         conn.execute(load_sql("roles/grant_app_db"))
     with psycopg.connect(warehouse_admin_conninfo, autocommit=True) as conn:
+        _create_roles(conn)
         conn.execute(load_sql("roles/grant_warehouse"))
