@@ -111,14 +111,13 @@ def night_instants(first_as_of: str, nights: int) -> list[str]:
 def run_nights(env: dict[str, str], instants: list[str], log_file: Path) -> int:
     """Each night through Airflow's scheduler loop and LocalExecutor; the exit code of the last failure."""
     from retention.proctree import free_port
-    from retention.stack import Supervisor, airflow, venv_bin, wait_until_healthy
+    from retention.stack import Supervisor, prepare_metadata, venv_bin, wait_until_healthy
 
     port = free_port()
     env = {**env, "PATH": f"{venv_bin()}{os.pathsep}{env.get('PATH', '')}",
            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor", "AIRFLOW__CORE__PARALLELISM": "2",
            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/"}
-    airflow("db", "migrate", env=env)
-    airflow("pools", "set", "retention_app_db", "2", "gdpr_retention: application DB sessions", env=env)
+    prepare_metadata(env)
     supervisor = Supervisor(env=env, log_dir=VAR / "demo-logs")
     code = 0
     try:

@@ -25,7 +25,6 @@ demo's SQLite metadata and LocalExecutor (``var/airflow``), on http://localhost:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -36,6 +35,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from retention.bootstrap import SIMPLE_AUTH_MANAGER_USERS, prepare_databases, set_pool, write_passwords_file
 from retention.checkout import REPO_ROOT, checkout_id
 from retention.proctree import free_port, port_answers, tree_hwm_kb, tree_rss_kb
 
@@ -211,13 +211,6 @@ def ensure_metadata_db(admin_url: str, name: str, password: str) -> str:
             f"{params.get('port', 5432)}/{name}")
 
 
-def write_passwords_file(path: Path, password: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump({"admin": password}, out)
-
-
 def settings_from_env_file(values: dict[str, str]) -> dict[str, str]:
     """What .env gives the Airflow services (the same keys compose passes through `env_file`)."""
     passed = {k: v for k, v in values.items() if k.startswith("AIRFLOW__") or k.startswith("RETENTION_ALERT_")}
@@ -250,7 +243,7 @@ def stack_env(args: argparse.Namespace, home: Path, broker: str, metadata_url: s
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": SIMPLE_AUTH_MANAGER_USERS,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
@@ -260,8 +253,11 @@ def stack_env(args: argparse.Namespace, home: Path, broker: str, metadata_url: s
     }
 
 
-def pipeline_urls(args: argparse.Namespace, admin_url: str, password: str | None) -> tuple[str, str]:
-    """The two connections as ``retention_pipeline``: the given databases, else the demo's (seeded once)."""
+def pipeline_urls(args: argparse.Namespace, admin_url: str, password: str) -> tuple[str, str]:
+    """The two connections as ``retention_pipeline``: the given databases, else the demo's (seeded once),
+    prepared as compose's airflow-init prepares them (roles on both, the pipeline's password)."""
+    from psycopg.conninfo import make_conninfo
+
     from retention.demo import db_url, ensure_demo_databases
     from retention.roles import PIPELINE_ROLE
 
@@ -269,19 +265,13 @@ def pipeline_urls(args: argparse.Namespace, admin_url: str, password: str | None
         app_db, warehouse_db = args.app_db, args.warehouse_db
     else:
         app_db, warehouse_db = ensure_demo_databases(admin_url)
-    if password:
-        import psycopg
-        from psycopg import sql
-
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(PIPELINE_ROLE),
-                                                                     sql.Literal(password)))
+    prepare_databases(make_conninfo(admin_url, dbname=app_db), make_conninfo(admin_url, dbname=warehouse_db), password)
     return (db_url(admin_url, app_db, PIPELINE_ROLE, password), db_url(admin_url, warehouse_db, PIPELINE_ROLE, password))
 
 
 def prepare_metadata(env: dict[str, str]) -> None:
     airflow("db", "migrate", env=env)
-    airflow("pools", "set", "retention_app_db", "2", "gdpr_retention: sessions on the application database", env=env)
+    set_pool(env)
 
 
 def run(args: argparse.Namespace) -> int:
