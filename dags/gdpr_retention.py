@@ -146,6 +146,16 @@ def gdpr_retention():
                 return reconcile(db["app"], db["warehouse"])
 
         @task(on_failure_callback=GATE_ALERT)
+        def check_app_schema() -> dict:
+            """Gate: the application schema matches the data map (plugins/retention/datamap.yaml): no unmapped or vanished table or column, no changed type or foreign key. Fails, naming what drifted (never a value), before anything is planned, anonymised or purged."""
+            from retention.quality.gates import check_app_schema as check
+            from retention.runtime import engines, window_from_context
+
+            context = get_current_context()
+            with engines() as db:
+                return check(db["app"], window_from_context(context), context["run_id"])
+
+        @task(on_failure_callback=GATE_ALERT)
         def check_accounts_before() -> dict:
             """Gate (Great Expectations, in PostgreSQL): the schema has what the pipeline relies on and the candidate set is sane and within the policy's ceiling. Fails before anything is destroyed."""
             from retention.policy import load_policy
@@ -224,7 +234,8 @@ def gdpr_retention():
         planned = plan_account_batches()
         refs = batch_refs(planned)
         done = anonymise_account_batch.expand(batch=refs)
-        chain(reconcile_warehouse(), planned, check_accounts_before(), refs)
+        # Schema drift stops the whole night (the purges are downstream): see docs/datamap.md.
+        chain(check_app_schema(), reconcile_warehouse(), planned, check_accounts_before(), refs)
         chain(done, finalize_accounts(planned), check_accounts_after(), refresh_inactivity_notices())
 
     @task_group
@@ -308,6 +319,7 @@ def gdpr_retention():
         gates = {
             name: ti.xcom_pull(task_ids=task_id)
             for name, task_id in (
+                ("app_schema", "accounts.check_app_schema"),
                 ("accounts_before", "accounts.check_accounts_before"),
                 ("accounts_after", "accounts.check_accounts_after"),
                 ("connection_logs_after", "connection_logs.check_connection_logs_after"),
