@@ -30,7 +30,7 @@ ROW_GOES = ("delete row", "erase file")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _CATEGORY_KEY = re.compile(r"^(user|system)(\.[a-z_]+)*$")
 _FIELD_KEYS = {"type", "category", "personal", "treatment", "reason", "aggregate_into", "activity"}
-_COLLECTION_KEYS = {"clock", "person", "policy"}
+_COLLECTION_KEYS = {"clock", "person", "policy", "key"}
 
 
 class DataMapError(ValueError):
@@ -66,6 +66,7 @@ class Table:
     policy: tuple[str, ...]
     description: str
     columns: tuple[Column, ...]
+    key: str = ""  # the name the pipeline's SQL and ledger know it by (survives a rename of the table)
 
     @property
     def qualified(self) -> str:
@@ -212,9 +213,10 @@ def parse_datamap(document: Any, source: str = "<datamap>") -> DataMap:
             tables.append(_parse_table(schema, collection, policy_keys, source))
     seen: set[str] = set()
     for t in tables:
-        if t.qualified in seen:
-            raise DataMapError(f"{source}: table {t.qualified} is mapped twice")
-        seen.add(t.qualified)
+        for label in (t.qualified, f"key {t.schema}.{t.key}"):
+            if label in seen:
+                raise DataMapError(f"{source}: {label} is mapped twice")
+            seen.add(label)
     datamap = DataMap(tables=tuple(tables), source=source)
     _check_relations(datamap, source)
     return datamap
@@ -254,8 +256,11 @@ def _parse_table(schema: str, collection: Any, policy_keys: frozenset[str], sour
     person = meta.get("person")
     if person is not None and person not in names:
         raise DataMapError(f"{where}: person column {person!r} is not one of its fields")
+    key = meta.get("key", name)
+    if not isinstance(key, str) or not _NAME.match(key):
+        raise DataMapError(f"{where}: key must be lowercase letters, digits and underscores")
     table = Table(schema=schema, name=name, clock=clock, person=person, policy=tuple(policy),
-                  description=str(collection.get("description") or ""), columns=columns)
+                  description=str(collection.get("description") or ""), columns=columns, key=key)
     _check_treatments(table, where)
     return table
 

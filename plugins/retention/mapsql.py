@@ -5,7 +5,8 @@ A SQL file marks with a placeholder in braces the part that the map decides:
 * ``{accounts_nulled}``: the SET list that nulls every ``null`` column of app.accounts;
 * ``{account_table_scrubs}``: one CTE per account table, deleting its rows (``<table>_gone``,
   returning the person column as ``account_id`` and the columns aggregated into the warehouse)
-  or nulling its ``null`` columns (``<table>_scrubbed``);
+  or nulling its ``null`` columns (``<table>_scrubbed``), named by the table's ``key`` (its name unless
+  the map says otherwise: a renamed table keeps its key, so the aggregates still find its rows);
 * ``{account_table_counts}``: the scrub's counts per table;
 * ``{tombstone_personal_columns}`` and ``{tombstone_leftovers}``: what a tombstone must not hold;
 * ``{warehouse_texts}``: every text column of the warehouse's aggregates.
@@ -35,7 +36,8 @@ def ident(*names: str) -> str:
 
 
 def _cte_name(table: Table, suffix: str) -> str:
-    return ident(f"{table.name}_{suffix}")
+    # By the table's key, not its name: the aggregates read <key>_gone whatever the table is called.
+    return ident(f"{table.key}_{suffix}")
 
 
 def accounts_nulled(datamap: DataMap) -> str:
@@ -69,8 +71,9 @@ def account_table_scrubs(datamap: DataMap) -> str:
 
 
 def account_table_counts(datamap: DataMap) -> str:
-    counts = [f"    (select count(*) from {_cte_name(t, 'gone')}) as {ident(t.name)}," for t in datamap.scrubbed_tables()]
-    counts += [f"    (select count(*) from {_cte_name(t, 'scrubbed')}) as {ident(t.name + '_scrubbed')},"
+    # Keyed like the CTEs: the ledger's rows_deleted (summed by the warehouse's reconciliation) too.
+    counts = [f"    (select count(*) from {_cte_name(t, 'gone')}) as {ident(t.key)}," for t in datamap.scrubbed_tables()]
+    counts += [f"    (select count(*) from {_cte_name(t, 'scrubbed')}) as {ident(t.key + '_scrubbed')},"
                for t in datamap.nulled_tables()]
     return "\n".join(counts)
 
