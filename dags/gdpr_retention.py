@@ -28,6 +28,9 @@ counts what would go, writes and deletes nothing.
 - *`report` failed on stored documents*: the object store refused some deletions; the accounts are
   anonymised, the document rows are kept (`retention.pending_file_deletions`) and retried every
   night, and the other stages still ran. Fix the store's permissions; the next run completes.
+- *`check_app_schema` failed*: the application schema drifted from the data map
+  (`plugins/retention/datamap.yaml`); the task log and the alert name each table and column. Nothing
+  ran after it. Map the change (docs/datamap.md), grant what a new table needs, and rerun.
 - *Transient errors* (lost connection, lock timeout) are retried automatically; any other error
   fails at once.
 - Owner: data team (#data-retention).
