@@ -27,6 +27,9 @@ CATEGORIES = ("identity", "professional life", "activity", "connection trace", "
 # Treatments that remove the row: every column of such a table must have one of them.
 ROW_GOES = ("delete row", "erase file")
 
+# The purges that exist (retention.logs, retention.prospects): a table on its own clock must be one of them.
+OWN_CLOCK_PURGES = {"connection_logs": "connection_log_retention_years", "prospects": "prospect_retention_years"}
+
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _CATEGORY_KEY = re.compile(r"^(user|system)(\.[a-z_]+)*$")
 _FIELD_KEYS = {"type", "category", "personal", "treatment", "reason", "aggregate_into", "activity"}
@@ -365,6 +368,9 @@ def _check_treatments(table: Table, where: str) -> None:
         raise DataMapError(f"{where}: a table without a retention clock keeps every column (treatment: keep)")
     if table.clock == "own" and treatments != {"delete row"}:
         raise DataMapError(f"{where}: a table purged on its own clock deletes whole rows (treatment: delete row)")
+    if table.clock == "own" and (table.schema != "app" or OWN_CLOCK_PURGES.get(table.key) not in table.policy):
+        raise DataMapError(f"{where}: no purge deletes this table on its own clock; only "
+                           f"{sorted(OWN_CLOCK_PURGES)} have one (with their policy key)")
     if table.clock == "account":
         if table.person is None:
             raise DataMapError(f"{where}: a table anonymised with the account needs its person column")

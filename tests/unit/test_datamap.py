@@ -219,6 +219,11 @@ def test_structural_rules():
         "aggregate_into"] = ["stats.nowhere"]
     with pytest.raises(DataMapError, match=r"aggregates into stats\.nowhere"):
         parse_datamap(bad)
+    bad = copy.deepcopy(document)
+    prospects = next(c for c in bad["dataset"][0]["collections"] if c["name"] == "prospects")
+    bad["dataset"][0]["collections"].append({**copy.deepcopy(prospects), "name": "newsletter"})
+    with pytest.raises(DataMapError, match=r"app\.newsletter: no purge deletes this table on its own clock"):
+        parse_datamap(bad)
 
 
 def test_rows_for_the_page_and_the_readme_section_is_generated():
