@@ -101,11 +101,18 @@ def test_new_personal_column_on_accounts_stops_the_night_then_is_anonymised_once
         tables["accounts"]["fields"].append({
             "name": "github_url", "data_categories": ["user.social"],
             "retention": {"type": "text", "category": "professional life", "personal": True, "treatment": "null"}})
-    night_passes(p, edited_map(tmp_path, add_column))
+    mapped = edited_map(tmp_path, add_column)
+    night_passes(p, mapped)
     assert p.scalar("select anonymised_at is not null and github_url is null and email is null "
                     "from app.accounts where id = %s", (gone,)), "the new column is anonymised with the rest"
     assert p.scalar("select count(*) from app.accounts where github_url is not null") == 6, "members keep theirs"
     assert p.scalar("select count(*) from app.experiences where account_id = %s", (gone,)) == 0
+    counted = p.scalar("select sum(members) from stats.anonymised_cohorts", db="wh")
+    assert counted == 1
+
+    night_passes(p, mapped)  # idempotent: nothing left to do, nothing counted twice
+    assert p.scalar("select sum(members) from stats.anonymised_cohorts", db="wh") == counted
+    assert p.scalar("select count(*) from app.accounts where github_url is not null") == 6
 
 
 def test_new_table_hanging_off_accounts_stops_the_night_until_mapped_and_granted(databases, capfd, tmp_path):
