@@ -121,6 +121,11 @@ class DataMap:
         """Tables anonymised with the account (``clock: account``) other than accounts itself."""
         return tuple(t for t in self.schema("app") if t.clock == "account" and t.name != "accounts")
 
+    def person_tables(self) -> tuple[Table, ...]:
+        """Tables of ``app`` whose rows belong to one account (through ``person``), whatever their clock:
+        what an access package reads (connection logs included, prospects not: they are no account)."""
+        return tuple(t for t in self.schema("app") if t.person)
+
     def scrubbed_tables(self) -> tuple[Table, ...]:
         """Account tables whose rows the scrub statement deletes (stored files go by their own path)."""
         return tuple(t for t in self.account_tables() if t.rows_deleted and not t.file_columns)

@@ -226,6 +226,17 @@ def test_structural_rules():
         parse_datamap(bad)
 
 
+def test_api_for_access_packages():
+    assert {t.name: t.person for t in MAP.person_tables()} == {
+        "accounts": "id", "education": "account_id", "experiences": "account_id", "languages": "account_id",
+        "documents": "account_id", "applications": "account_id", "assessments": "account_id",
+        "messages": "sender_id", "activity_events": "account_id", "connection_logs": "account_id"}
+    personal = MAP.personal_columns("app")
+    assert "projects" not in personal and "anonymised_at" not in personal["accounts"]
+    assert personal["connection_logs"] == ("account_id", "ip", "occurred_at", "path", "user_agent")
+    assert MAP.personal_columns("stats") == {} and MAP.personal_columns("published") == {}
+
+
 def test_rows_for_the_page_and_the_readme_section_is_generated():
     rows = MAP.rows()
     email = next(r for r in rows if (r["table"], r["column"]) == ("app.accounts", "email"))
