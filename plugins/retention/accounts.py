@@ -217,7 +217,9 @@ def process_batch(app: Engine, wh: Engine, window: RunWindow, policy: Policy, pl
             files_deleted, failed_ids = delete_stored_files((doc_id, uri) for doc_id, _, uri in documents)
             del documents
             if failed_ids:
-                conn.execute(text("insert into kept_documents (id) select unnest(cast(:ids as bigint[]))"), {"ids": failed_ids})
+                # A document with several stored files (columns) may fail more than once: ids are distinct here.
+                conn.execute(text("insert into kept_documents (id) select distinct unnest(cast(:ids as bigint[]))"),
+                             {"ids": failed_ids})
             faults.checkpoint("accounts.after_files_deleted")
 
             scrubbed.update(run_sql(conn, "accounts/delete_batch_documents").mappings().one())

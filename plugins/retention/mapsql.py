@@ -9,7 +9,8 @@ A SQL file marks with a placeholder in braces the part that the map decides:
   the map says otherwise: a renamed table keeps its key, so the aggregates still find its rows);
 * ``{account_table_counts}``: the scrub's counts per table;
 * ``{tombstone_personal_columns}`` and ``{tombstone_leftovers}``: what a tombstone must not hold;
-* ``{warehouse_texts}``: every text column of the warehouse's aggregates.
+* ``{warehouse_texts}``: every text column of the warehouse's aggregates;
+* ``{document_file_columns}``: the ``erase file`` columns of app.documents (alias ``d``).
 
 Identifiers are quoted by psycopg (``sql.Identifier``); no value is ever spliced in. Adding a
 column to the map with ``treatment: null`` is thus the whole change that anonymises it.
@@ -24,7 +25,7 @@ from retention.sqlfiles import load_sql
 if TYPE_CHECKING:
     from retention.datamap import DataMap, Table
 
-PLACEHOLDERS = ("accounts_nulled", "account_table_scrubs", "account_table_counts",
+PLACEHOLDERS = ("document_file_columns", "accounts_nulled", "account_table_scrubs", "account_table_counts",
                 "tombstone_personal_columns", "tombstone_leftovers", "warehouse_texts")
 
 
@@ -101,7 +102,13 @@ def warehouse_texts(datamap: DataMap) -> str:
     return "\n    union all ".join(selects) if selects else "select null::text where false"
 
 
+def document_file_columns(datamap: DataMap) -> str:
+    columns = datamap.table("app", "documents").file_columns
+    return ", ".join(f"d.{ident(c.name)}" for c in columns) if columns else "null::text"
+
+
 _RENDERERS = {
+    "document_file_columns": document_file_columns,
     "accounts_nulled": accounts_nulled,
     "account_table_scrubs": account_table_scrubs,
     "account_table_counts": account_table_counts,

@@ -192,6 +192,33 @@ def test_renamed_child_table_stops_the_night_then_resumes_once_renamed_in_the_ma
         "the renamed table's rows were still aggregated"
 
 
+def test_new_kind_of_uploaded_file_stops_the_night_then_is_erased_once_mapped(databases, capfd, tmp_path):
+    p = make_platform(databases)
+    gone = seed(p)
+    files = tmp_path / "store"
+    files.mkdir()
+    cv, thumbnail, kept_thumbnail = files / "cv.pdf", files / "thumb.png", files / "kept-thumb.png"
+    for path in (cv, thumbnail, kept_thumbnail):
+        path.write_bytes(b"stored file")
+    with p.app() as c:
+        c.execute("alter table app.documents add column thumbnail_uri text")
+        p.add(c, "documents", account_id=gone, kind="cv", storage_uri=cv.as_uri(), thumbnail_uri=thumbnail.as_uri())
+        p.add(c, "documents", account_id=1, kind="cv", storage_uri=None, thumbnail_uri=kept_thumbnail.as_uri())
+
+    night_stops(p, capfd, ["app.documents.thumbnail_uri: column not in the data map (text)"])
+    assert cv.exists() and thumbnail.exists()
+
+    def add_file_column(tables, _):
+        tables["documents"]["fields"].append({
+            "name": "thumbnail_uri", "data_categories": ["user.content.self_image"],
+            "retention": {"type": "text", "category": "content", "personal": True, "treatment": "erase file"}})
+    night_passes(p, edited_map(tmp_path, add_file_column))
+    assert not cv.exists() and not thumbnail.exists(), "both stored files of the member are erased"
+    assert kept_thumbnail.exists(), "a member's file stays"
+    assert p.scalar("select count(*) from app.documents where account_id = %s", (gone,)) == 0
+    assert p.scalar("select count(*) from app.documents") == 1
+
+
 def test_reference_schema_matches_the_map_and_warehouse_too(databases):
     """No drift on the reference schema (pg_catalog types included) nor on the migrated warehouse."""
     from retention.db import make_engine

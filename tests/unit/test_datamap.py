@@ -158,12 +158,27 @@ def test_document_deletion_reads_the_maps_file_columns():
     files = [(t.name, c.name) for t in MAP.file_tables() for c in t.file_columns]
     assert files == [("documents", "storage_uri")]
     documents = MAP.table("app", "documents")
-    assert re.search(r"select d\.id, d\.(\w+), d\.(\w+)\s+from app\.documents", load_sql("accounts/select_batch_documents")
-                     ).groups() == (documents.person, "storage_uri")
-    assert re.search(r"select d\.id, d\.(\w+)\s+from retention\.pending_file_deletions",
-                     load_sql("accounts/select_pending_file_deletions")).group(1) == "storage_uri"
+    for name in ("accounts/select_batch_documents", "accounts/select_pending_file_deletions"):
+        assert 'unnest(array[d."storage_uri"])' in map_sql(name), name
+    assert re.search(r"join batch_members as b on b\.id = d\.(\w+)", load_sql("accounts/select_batch_documents")
+                     ).group(1) == documents.person
     assert re.search(r"delete from app\.documents as x\s+where x\.(\w+) = any",
                      load_sql("accounts/delete_batch_documents")).group(1) == documents.person
+
+
+def test_a_new_kind_of_uploaded_file_is_erased_once_mapped():
+    document = yaml.safe_load(DEFAULT_DATAMAP_FILE.read_text(encoding="utf-8"))
+    documents = next(c for c in document["dataset"][0]["collections"] if c["name"] == "documents")
+    documents["fields"].append({"name": "thumbnail_uri", "data_categories": ["user.content.self_image"],
+                                "retention": {"type": "text", "category": "content", "personal": True,
+                                              "treatment": "erase file"}})
+    grown = parse_datamap(document, "grown")
+    for name in ("accounts/select_batch_documents", "accounts/select_pending_file_deletions"):
+        assert 'unnest(array[d."storage_uri", d."thumbnail_uri"])' in render(load_sql(name), grown), name
+    languages = next(c for c in document["dataset"][0]["collections"] if c["name"] == "languages")
+    languages["fields"][2]["retention"]["treatment"] = "erase file"
+    with pytest.raises(DataMapError, match=r"app\.languages: stored files are only erased through app\.documents"):
+        parse_datamap(document, "bad")
 
 
 def test_cohort_attributes_read_before_the_scrub_are_the_maps():
