@@ -160,7 +160,7 @@ def gdpr_retention():
 
         @task(on_failure_callback=GATE_ALERT)
         def check_accounts_before() -> dict:
-            """Gate (Great Expectations, in PostgreSQL): the schema has what the pipeline relies on and the candidate set is sane and within the policy's ceiling. Fails before anything is destroyed."""
+            """Gate (Great Expectations, in PostgreSQL): the candidate set is sane and within the policy's ceiling (the schema was compared with the data map by check_app_schema). Fails before anything is destroyed."""
             from retention.policy import load_policy
             from retention.quality.gates import check_accounts_before as check
             from retention.runtime import engines, window_from_context
