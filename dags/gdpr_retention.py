@@ -28,6 +28,9 @@ counts what would go, writes and deletes nothing.
 - *`report` failed on stored documents*: the object store refused some deletions; the accounts are
   anonymised, the document rows are kept (`retention.pending_file_deletions`) and retried every
   night, and the other stages still ran. Fix the store's permissions; the next run completes.
+- *`check_app_schema` failed*: the application schema drifted from the data map
+  (`plugins/retention/datamap.yaml`); the task log and the alert name each table and column. Nothing
+  ran after it. Map the change (docs/datamap.md), grant what a new table needs, and rerun.
 - *Transient errors* (lost connection, lock timeout) are retried automatically; any other error
   fails at once.
 - *Not finished by 06:00 Europe/Paris*: `gdpr_retention_watchdog` judges every night at 06:00 from
@@ -140,8 +143,18 @@ def gdpr_retention():
                 return reconcile(db["app"], db["warehouse"])
 
         @task(on_failure_callback=GATE_ALERT)
+        def check_app_schema() -> dict:
+            """Gate: the application schema matches the data map (plugins/retention/datamap.yaml): no unmapped or vanished table or column, no changed type or foreign key. Fails, naming what drifted (never a value), before anything is planned, anonymised or purged."""
+            from retention.quality.gates import check_app_schema as check
+            from retention.runtime import engines, window_from_context
+
+            context = get_current_context()
+            with engines() as db:
+                return check(db["app"], window_from_context(context), context["run_id"])
+
+        @task(on_failure_callback=GATE_ALERT)
         def check_accounts_before() -> dict:
-            """Gate (Great Expectations, in PostgreSQL): the schema has what the pipeline relies on and the candidate set is sane and within the policy's ceiling. Fails before anything is destroyed."""
+            """Gate (Great Expectations, in PostgreSQL): the candidate set is sane and within the policy's ceiling (the schema was compared with the data map by check_app_schema). Fails before anything is destroyed."""
             from retention.policy import load_policy
             from retention.quality.gates import check_accounts_before as check
             from retention.runtime import engines, window_from_context
@@ -221,6 +234,9 @@ def gdpr_retention():
         done = anonymise_account_batch.override(doc_md=anonymise_account_batch.function.__doc__).expand(batch=refs)
         chain(reconcile_warehouse(), planned, check_accounts_before(), refs)
         chain(done, finalize_accounts(planned), check_accounts_after(), refresh_inactivity_notices())
+        # Nothing is planned on a schema that drifted from the data map; the purges, downstream of
+        # this group, wait too (docs/datamap.md says why).
+        chain(check_app_schema(), planned)
 
     @task_group
     def connection_logs():
@@ -303,6 +319,7 @@ def gdpr_retention():
         gates = {
             name: ti.xcom_pull(task_ids=task_id)
             for name, task_id in (
+                ("app_schema", "accounts.check_app_schema"),
                 ("accounts_before", "accounts.check_accounts_before"),
                 ("accounts_after", "accounts.check_accounts_after"),
                 ("connection_logs_after", "connection_logs.check_connection_logs_after"),

@@ -6,14 +6,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from retention.datamap import load_datamap
 
-# Every column of app.accounts that holds personal data (all but id, created_at, closed_at, anonymised_at).
-PERSONAL_COLUMNS = ("email", "first_name", "last_name", "phone", "address_line", "postal_code", "city",
-                    "country_code", "birth_date", "nationality", "linkedin_url", "work_authorisation",
-                    "availability", "last_login_at", "deceased_reported_at", "post_mortem_retain_until",
-                    "legal_hold_until")
-CHILD_TABLES = ("education", "experiences", "languages", "documents", "applications", "assessments",
-                "activity_events")
+# From the data map (the only list of what is personal), never a copy: the columns of app.accounts
+# that the scrub nulls, and the tables whose rows go with the account (documents included).
+_MAP = load_datamap()
+PERSONAL_COLUMNS = tuple(c.name for c in _MAP.accounts.nulled)
+CHILD_TABLES = tuple(t.name for t in _MAP.account_tables() if t.rows_deleted)
+APP_TABLES = tuple(t.qualified for t in _MAP.schema("app"))
+AGGREGATE_TABLES = tuple(t.qualified for t in _MAP.schema("stats") if all(c.category == "aggregate" for c in t.columns))
 
 
 @dataclass
@@ -54,14 +55,7 @@ class Platform:
 
     def fingerprint(self, *, db: str = "app") -> str:
         """md5 of every row of every table the pipeline may touch: equal fingerprints = nothing changed."""
-        if db == "app":
-            tables = ["app.accounts", "app.education", "app.experiences", "app.languages", "app.documents",
-                      "app.applications", "app.assessments", "app.messages", "app.activity_events",
-                      "app.connection_logs", "app.prospects"]
-        else:
-            tables = [f"stats.{t}" for t in ("anonymised_cohorts", "feature_usage_monthly",
-                                              "project_applications_monthly", "language_levels",
-                                              "assessment_results", "experience_profiles")]
+        tables = APP_TABLES if db == "app" else AGGREGATE_TABLES
         parts = []
         for table in tables:
             parts.append(self.scalar(

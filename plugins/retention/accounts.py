@@ -145,12 +145,16 @@ def _create_batch_tables(conn: Connection) -> None:
 def scrub_statement() -> str:
     """The batch's scrub with its statistics, one statement (``scrub_batch.sql`` with the six aggregates in it).
 
+    The columns it nulls and the tables it deletes from come from the data map (:mod:`retention.mapsql`).
+
     Each aggregate reads the rows the scrub deletes (``DELETE ... RETURNING``), so every child row
     of the batch is read once. The result row holds the deleted counts and, per statistics table,
     ``cells_<table>``: the batch's cells as one JSON array, which only travels to the warehouse
     (one text value in Python, never rows).
     """
-    statement = load_sql("accounts/scrub_batch")
+    from retention.mapsql import map_sql
+
+    statement = map_sql("accounts/scrub_batch")
     for table in warehouse.STATS_TABLES:
         statement = statement.replace("{aggregate_%s}" % table.name, load_sql(table.aggregate_sql))
     if "{aggregate_" in statement:
@@ -213,7 +217,9 @@ def process_batch(app: Engine, wh: Engine, window: RunWindow, policy: Policy, pl
             files_deleted, failed_ids = delete_stored_files((doc_id, uri) for doc_id, _, uri in documents)
             del documents
             if failed_ids:
-                conn.execute(text("insert into kept_documents (id) select unnest(cast(:ids as bigint[]))"), {"ids": failed_ids})
+                # A document with several stored files (columns) may fail more than once: ids are distinct here.
+                conn.execute(text("insert into kept_documents (id) select distinct unnest(cast(:ids as bigint[]))"),
+                             {"ids": failed_ids})
             faults.checkpoint("accounts.after_files_deleted")
 
             scrubbed.update(run_sql(conn, "accounts/delete_batch_documents").mappings().one())
@@ -239,10 +245,12 @@ def process_batch(app: Engine, wh: Engine, window: RunWindow, policy: Policy, pl
     # of a page of deleted rows pays its cleanup (hint bits, pruning the page, a WAL record). The
     # after-gate re-checks every tombstone of the night, on pages already cleaned: at 1,000,000
     # accounts 0.8 s per batch here and 2.4 s at the gate, against 18 s for the gate alone.
+    from retention.mapsql import map_sql
+
     verify_started = time.monotonic()
     with app.connect() as conn, conn.begin():
         leftovers = conn.execute(
-            text(f"select count(*) from (\n{load_sql('quality/find_unscrubbed_tombstones')}\n) as t"),
+            text(f"select count(*) from (\n{map_sql('quality/find_unscrubbed_tombstones')}\n) as t"),
             {**window.params(), **bounds, "plan_id": plan_id, "batch_no": batch_no},
         ).scalar_one()
         # The frozen ids go once verified: from now on the tombstones (anonymised_at) say who it was.

@@ -61,12 +61,12 @@ def engine_for(conn_id: str) -> Engine:
 
 
 def run_sql(conn: Connection, name: str, params: dict[str, Any] | None = None, **extra: Any):
-    """Execute ``sql/<name>.sql`` with bound parameters; returns the SQLAlchemy result."""
+    """Execute ``sql/<name>.sql`` (with the data map's lists filled in) with bound parameters; returns the result."""
     from sqlalchemy import text
 
-    from retention.sqlfiles import load_sql
+    from retention.mapsql import map_sql
 
-    return conn.execute(text(load_sql(name)), {**(params or {}), **extra})
+    return conn.execute(text(map_sql(name)), {**(params or {}), **extra})
 
 
 def run_script(conn: Connection, name: str) -> None:

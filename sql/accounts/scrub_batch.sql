@@ -8,7 +8,8 @@
 -- Tables are reached by their account_id index (`= any(array(...))`, never a join the planner
 -- could turn into a scan of a whole child table); the aggregates then join small in-memory sets.
 -- Documents are not deleted here: their stored files go first (delete_batch_documents.sql).
--- The placeholders in braces are replaced by sql/accounts/aggregate_<table>.sql (retention.accounts).
+-- The lists of columns and tables come from the data map (plugins/retention/datamap.yaml, filled in
+-- by retention.mapsql); each aggregate placeholder is replaced by sql/accounts/aggregate_<table>.sql.
 with members_before as materialized (
     select a.id, b.reason, a.birth_date, a.postal_code, a.country_code
     from app.accounts as a
@@ -17,43 +18,14 @@ with members_before as materialized (
 ),
 accounts_done as (
     update app.accounts as a
-    set email = null, first_name = null, last_name = null, phone = null, address_line = null,
-        postal_code = null, city = null, country_code = null, birth_date = null, nationality = null,
-        linkedin_url = null, work_authorisation = null, availability = null, last_login_at = null,
-        deceased_reported_at = null, post_mortem_retain_until = null, legal_hold_until = null,
+    set {accounts_nulled},
         anonymised_at = :as_of
     where a.id = any(array(select id from batch_members))
     returning 1
 ),
-education_gone as (
-    delete from app.education as x where x.account_id = any(array(select id from batch_members))
-    returning x.account_id, x.level
-),
-experiences_gone as (
-    delete from app.experiences as x where x.account_id = any(array(select id from batch_members))
-    returning x.account_id, x.is_annotation
-),
-languages_gone as (
-    delete from app.languages as x where x.account_id = any(array(select id from batch_members))
-    returning x.account_id, x.language, x.level
-),
-applications_gone as (
-    delete from app.applications as x where x.account_id = any(array(select id from batch_members))
-    returning x.account_id, x.project_id, x.applied_at, x.matching_score
-),
-assessments_gone as (
-    delete from app.assessments as x where x.account_id = any(array(select id from batch_members))
-    returning x.account_id, x.assessment_code, x.score, x.completed_at
-),
-activity_events_gone as (
-    delete from app.activity_events as x where x.account_id = any(array(select id from batch_members))
-    returning x.account_id, x.feature, x.occurred_at
-),
-messages_done as (
-    update app.messages as m set body = null
-    where m.sender_id = any(array(select id from batch_members)) and m.body is not null
-    returning 1
-),
+-- One CTE per account table of the data map: <table>_gone deletes its rows (returning what the
+-- aggregates read), <table>_scrubbed nulls its `null` columns (messages: the bodies the member sent).
+{account_table_scrubs}
 anonymised_cohorts as (
 {aggregate_anonymised_cohorts}
 ),
@@ -74,13 +46,7 @@ experience_profiles as (
 )
 select
     (select count(*) from accounts_done) as accounts,
-    (select count(*) from education_gone) as education,
-    (select count(*) from experiences_gone) as experiences,
-    (select count(*) from languages_gone) as languages,
-    (select count(*) from applications_gone) as applications,
-    (select count(*) from assessments_gone) as assessments,
-    (select count(*) from activity_events_gone) as activity_events,
-    (select count(*) from messages_done) as message_bodies,
+{account_table_counts}
     (select coalesce(json_agg(c), '[]')::text from anonymised_cohorts as c) as cells_anonymised_cohorts,
     (select coalesce(json_agg(c), '[]')::text from feature_usage_monthly as c) as cells_feature_usage_monthly,
     (select coalesce(json_agg(c), '[]')::text from project_applications_monthly as c)

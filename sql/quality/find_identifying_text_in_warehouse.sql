@@ -1,17 +1,7 @@
 -- Any text in the warehouse that looks like an email, a phone number, an IP address or a URL.
+-- Every text column of the warehouse's aggregates, as listed by the data map (retention.mapsql).
 with texts (value) as (
-    select reason from stats.anonymised_cohorts
-    union all select age_band from stats.anonymised_cohorts
-    union all select region from stats.anonymised_cohorts
-    union all select education_level from stats.anonymised_cohorts
-    union all select feature from stats.feature_usage_monthly
-    union all select language from stats.language_levels
-    union all select level from stats.language_levels
-    union all select assessment_code from stats.assessment_results
-    union all select score_band from stats.assessment_results
-    union all select reason from stats.experience_profiles
-    union all select annotation_experience from stats.experience_profiles
-    union all select experience_band from stats.experience_profiles
+    {warehouse_texts}
 )
 select 1
 from texts

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 AS_OF = "2026-06-15T00:00:00+00:00"
 SECRETS = ("alert.secret.person@example.org", "Alertsecretname", "10.9.8.", "75011", "alert.prospect@example.org")
-GATE = "accounts.check_accounts_before"
+GATE = "accounts.check_app_schema"
 
 
 def seed_with_broken_schema(p):
@@ -100,16 +100,17 @@ def test_failed_gate_and_failed_run_are_emailed_with_counts_and_links(databases,
         assert run_link(outcome.run_id) in m["body"]
         assert field("as_of", AS_OF) in m["body"]
         # The gate's failed check, with its observed and expected counts.
-        assert "FAILED check accounts_before.app_schema_has_expected_columns: observed 1, expected 0" in m["body"]
+        assert "FAILED check accounts_before.app_schema_matches_data_map: observed 2, expected 0" in m["body"]
         assert_no_personal_value(m["raw"], m["body"])
 
     gate = by_event["gate_failed"]
     assert gate["subject"].startswith(f"[gdpr_retention] quality gate failed: {GATE}")
     assert field("gate", GATE) in gate["body"]
     assert f"{run_link(outcome.run_id)}/tasks/{GATE}" in gate["body"]
-    # Our own message is kept (it is counts); the run had recorded nothing destructive yet.
-    assert "GateFailed: gate accounts_before failed: app_schema_has_expected_columns (observed 1, expected 0)" \
-        in gate["body"]
+    # Our own message is kept (counts, and the names of what drifted); nothing destructive was recorded.
+    assert ("GateFailed: gate accounts_before failed: app_schema_matches_data_map (observed 2, expected 0): "
+            "app.accounts.zip_code: column not in the data map (text); "
+            "app.accounts.postal_code: mapped column missing from the database.") in gate["body"]
     assert "rows per rule so far: none recorded" in gate["body"]
 
     run = by_event["run_failed"]
@@ -117,7 +118,8 @@ def test_failed_gate_and_failed_run_are_emailed_with_counts_and_links(databases,
     assert field("last_failed_task", "report") in run["body"] and field("reason", "task_failure") in run["body"]
     assert "run status recorded: failed" in run["body"], "the report task wrote the run's row before the alert"
     incomplete = next(line for line in run["body"].splitlines() if line.startswith("did not complete: "))
-    assert {"accounts", "connection_logs", "prospects", "gate accounts_before"} <= set(incomplete[18:].split(", "))
+    assert {"accounts", "connection_logs", "prospects", "gate app_schema", "gate accounts_before"} \
+        <= set(incomplete[18:].split(", "))
     assert_no_personal_value("".join(capfd.readouterr()))
 
 
@@ -136,9 +138,10 @@ def test_failed_gate_and_failed_run_are_posted_to_the_webhook(databases, webhook
         body = r["json"]
         assert body["dag_id"] == "gdpr_retention" and body["run_id"] == outcome.run_id and body["as_of"] == AS_OF
         assert body["links"]["run"] == run_link(outcome.run_id)
-        assert body["counts"]["failed_checks"] == [{"gate": "accounts_before", "check": "app_schema_has_expected_columns",
-                                                    "observed": 1, "expected": 0}]
-        assert body["counts"]["checks_passed"] >= 1
+        assert body["counts"]["failed_checks"] == [{"gate": "accounts_before", "check": "app_schema_matches_data_map",
+                                                    "observed": 2, "expected": 0}]
+        # The schema is compared with the data map first: no other check runs on a drifted schema.
+        assert body["counts"]["checks_passed"] == 0
         assert run_link(outcome.run_id) in body["text"]
         assert_no_personal_value(r["raw"])
     gate = next(r["json"] for r in received if r["json"]["event"] == "gate_failed")

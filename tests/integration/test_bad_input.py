@@ -38,6 +38,7 @@ from hypothesis import strategies as st
 from platform_fixture import CHILD_TABLES, PERSONAL_COLUMNS, Platform, make_platform, rows_md5
 from retention import accounts
 from retention.db import make_engine
+from retention.mapsql import map_sql
 from retention.migrate import migrate_app, migrate_warehouse
 from retention.policy import load_policy
 from retention.sqlfiles import load_sql
@@ -302,9 +303,9 @@ def check_invariants(stage: Stage, seeded: dict, eligible: set[int], kept_md5: s
         from sqlalchemy import text
 
         window = RunWindow.build(AS_OF, load_policy())
-        assert conn.execute(text(load_sql("quality/find_unscrubbed_tombstones")),
+        assert conn.execute(text(map_sql("quality/find_unscrubbed_tombstones")),
                             {**window.params(), **accounts.ALL_IDS}).all() == []
-    assert p.rows(load_sql("quality/find_identifying_text_in_warehouse"), db="wh") == []
+    assert p.rows(map_sql("quality/find_identifying_text_in_warehouse"), db="wh") == []
 
     vocab = vocabulary(p)
     texts = warehouse_texts(p)

@@ -231,7 +231,7 @@ def test_application_waits_on_a_batch_at_most_for_that_batch(stage):
     sets nothing. The application, written on a tombstone after the scrub, is a row the pipeline
     cannot prevent (the platform must refuse writes for anonymised accounts); the after-gate's
     query reports that tombstone, so the run goes red instead of silently keeping it."""
-    from retention.sqlfiles import load_sql
+    from retention.mapsql import map_sql
     from sqlalchemy import text
 
     member, other = stage.member("member"), stage.member("other")
@@ -269,7 +269,7 @@ def test_application_waits_on_a_batch_at_most_for_that_batch(stage):
     assert stage.members_in_warehouse() == 2
 
     with stage.app.connect() as conn:
-        offenders = conn.execute(text(load_sql("quality/find_unscrubbed_tombstones")),
+        offenders = conn.execute(text(map_sql("quality/find_unscrubbed_tombstones")),
                                  {**RunWindow.build(AS_OF, stage.policy).params(), **accounts.ALL_IDS}).scalars().all()
     assert offenders == [other], "the after-gate reports the row written on a tombstone"
 

@@ -298,3 +298,18 @@ def test_backlog_cutoffs_follow_the_run_window_rules(now, logs_before):
     window = backlog_window(now, load_policy())
     assert window.as_of == now
     assert window.logs_before.isoformat() == logs_before
+
+
+def test_data_map_is_shown_as_the_record_of_processing():
+    from dataclasses import replace
+
+    from retention.datamap import load_datamap
+
+    rows = load_datamap().rows()
+    html = render.render_page(replace(page(), datamap_rows=rows))
+    section = html[html.index('<section id="datamap">'):]
+    assert section.count("<tr data-column=") == len(rows)
+    assert ('<tr data-column="app.accounts.email"><td class="mono">app.accounts</td><td class="mono">email</td>'
+            "<td>identity</td><td>yes</td>") in section
+    assert "erase file" in section and "aggregate into stats.language_levels" in section
+    assert '<section id="datamap">' not in render.render_page(page()), "no map rows, no section"

@@ -100,6 +100,8 @@ class PageData:
     backlog: Backlog
     policy: Policy
     generated_at: datetime
+    # The data map as the record of processing (retention.datamap.DataMap.rows()): from the file, no query.
+    datamap_rows: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def recent_runs(self) -> list[RunSummary]:
@@ -278,4 +280,6 @@ def read_page(eng: Engine, *, now: datetime | None = None, docs_root: Path | Non
         with conn.begin():
             runs = read_runs(conn, root)
             backlog = read_backlog(conn, now, policy)
-    return PageData(runs=runs, backlog=backlog, policy=policy, generated_at=now)
+    from retention.datamap import load_datamap
+
+    return PageData(runs=runs, backlog=backlog, policy=policy, generated_at=now, datamap_rows=load_datamap().rows())

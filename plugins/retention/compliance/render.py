@@ -263,6 +263,26 @@ def render_policy(policy: Policy, last_run: RunSummary | None) -> str:
             f"<tbody>{rows}</tbody></table></section>")
 
 
+def render_datamap(rows: list[dict]) -> str:
+    """The data map as the DPO's record of processing: one row per column, personal ones marked."""
+    if not rows:
+        return ""
+    body = "".join(
+        f'<tr data-column="{_e(r["table"])}.{_e(r["column"])}"><td class="mono">{_e(r["table"])}</td>'
+        f'<td class="mono">{_e(r["column"])}</td><td>{_e(r["category"])}</td>'
+        f'<td>{"yes" if r["personal"] else "no"}</td><td class="mono">{_e(r["retention"])}</td>'
+        f"<td>{_e(r['treatment'])}</td></tr>"
+        for r in rows
+    )
+    personal = sum(1 for r in rows if r["personal"])
+    return ('<section id="datamap"><h2>Data map</h2>'
+            '<p class="note">From <span class="mono">plugins/retention/datamap.yaml</span>, the reviewed file '
+            f"(a fideslang dataset): {fmt_int(len(rows))} columns, {fmt_int(personal)} personal. A night whose "
+            "schema differs from it stops before anything is destroyed.</p>"
+            "<table><thead><tr><th>Table</th><th>Column</th><th>Category</th><th>Personal</th>"
+            f"<th>Retention (policy key)</th><th>Treatment</th></tr></thead><tbody>{body}</tbody></table></section>")
+
+
 def render_page(data: PageData) -> str:
     last = data.runs[0] if data.runs else None
     return (
@@ -274,7 +294,7 @@ def render_page(data: PageData) -> str:
         "Read from the pipeline's audit tables and counts of what is past retention: never personal data.</p>"
         f'<p class="meta">Page generated {_e(fmt_instant(data.generated_at))}.</p></header>'
         f"{render_backlog(data.backlog)}{render_runs(data.recent_runs)}{render_chart(data.runs)}"
-        f"{render_policy(data.policy, last)}</body></html>"
+        f"{render_policy(data.policy, last)}{render_datamap(data.datamap_rows)}</body></html>"
     )
 
 

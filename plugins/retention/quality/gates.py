@@ -32,7 +32,9 @@ class GateFailed(RuntimeError):
 
 
 def _sql(name: str) -> str:
-    return load_sql(f"quality/{name}").replace("{eligible}", load_sql("accounts/select_eligible_accounts"))
+    from retention.mapsql import map_sql
+
+    return map_sql(f"quality/{name}").replace("{eligible}", load_sql("accounts/select_eligible_accounts"))
 
 
 def _ineligible_sql(planned: bool) -> str:
@@ -45,9 +47,6 @@ def accounts_before_checks(*, planned: bool = True) -> list[Check]:
     plan_account_batches, which destroys nothing); a dry run has no plan and evaluates the
     candidate query itself."""
     checks = [
-        Check("app_schema_has_expected_columns",
-              "The application schema has every column (and type) the pipeline relies on",
-              "no_rows", _sql("find_missing_app_columns")),
         Check("candidates_are_all_eligible",
               "No candidate is a tombstone, under legal hold, under a post-mortem directive, or without a valid reason",
               "no_rows", _ineligible_sql(planned)),
@@ -150,6 +149,56 @@ def evaluate(gate: str, engine: Engine, checks: list[Check], params: dict[str, A
         failed = ", ".join(f"{r.name} (observed {r.observed}, expected {r.expected})" for r in result.failed)
         raise GateFailed(f"gate {gate} failed: {failed}. Destructive steps after it will not run.")
     return summary
+
+
+SCHEMA_CHECK = "app_schema_matches_data_map"
+SCHEMA_CHECK_DESCRIPTION = ("The application schema matches the data map: every table and column mapped, "
+                            "none missing, same types and foreign keys, the privileges the map needs")
+
+
+def check_app_schema(app: Engine, window: RunWindow, run_id: str) -> dict[str, Any]:
+    """First part of the accounts' before-gate: the live schema ``app`` against the data map.
+
+    Runs before anything is planned or destroyed. Drift (named by table and column, never a
+    value) is logged, stored in ``retention.quality_results`` with the check and raised as
+    :class:`GateFailed`, whose message the alert carries.
+    """
+    from sqlalchemy import text
+
+    from retention.datamap import load_datamap
+    from retention.drift import find_drift
+
+    datamap = load_datamap()
+    with app.connect() as conn:
+        drift = find_drift(conn, datamap, "app")
+    for d in drift:
+        log.error("gate accounts_before | schema drift | %s", d)
+    log.info("gate accounts_before | %s | %s | observed=%d expected=0 | data map %s",
+             "FAIL" if drift else "PASS", SCHEMA_CHECK, len(drift), datamap.source)
+    listed = "; ".join(str(d) for d in drift[:50]) + ("; ..." if len(drift) > 50 else "")
+    description = SCHEMA_CHECK_DESCRIPTION + (f". Drift: {listed}" if drift else "")
+    if not window.dry_run:
+        with app.begin() as conn:
+            conn.execute(
+                text(
+                    "insert into retention.quality_results "
+                    "(run_id, gate, check_name, success, observed, expected, description, data_docs) "
+                    "values (:run_id, 'accounts_before', :name, :success, :observed, 0, :description, null) "
+                    "on conflict (run_id, gate, check_name) do update set success = excluded.success, "
+                    "observed = excluded.observed, description = excluded.description, recorded_at = clock_timestamp()"
+                ),
+                {"run_id": run_id, "name": SCHEMA_CHECK, "success": not drift, "observed": len(drift),
+                 "description": description},
+            )
+    if drift:
+        raise GateFailed(
+            f"gate accounts_before failed: {SCHEMA_CHECK} (observed {len(drift)}, expected 0): {listed}. "
+            "Nothing was anonymised or purged. Map the change in plugins/retention/datamap.yaml "
+            "(or undo it in the schema), then rerun."
+        )
+    app_tables = datamap.schema("app")
+    return {"gate": "accounts_before", "check": SCHEMA_CHECK, "success": True, "tables": len(app_tables),
+            "columns": sum(len(t.columns) for t in app_tables)}
 
 
 def check_accounts_before(app: Engine, window: RunWindow, policy: Policy, run_id: str) -> dict[str, Any]:
