@@ -168,18 +168,18 @@ def wait_until_healthy(url: str, supervisor: Supervisor, timeout: float = START_
 
 # -- the pieces the stack needs ---------------------------------------------------------------------
 
-def ensure_redis(supervisor: Supervisor, root: Path) -> str:
+def ensure_redis(supervisor: Supervisor, root: Path, usual_port: int = 6379) -> str:
     """Broker URL: the machine's Redis on 6379 when it answers, else one started from its binaries."""
-    if port_answers("127.0.0.1", 6379):
-        say("Redis: using the one answering on 127.0.0.1:6379")
-        return "redis://127.0.0.1:6379/0"
+    if port_answers("127.0.0.1", usual_port):
+        say(f"Redis: using the one answering on 127.0.0.1:{usual_port}")
+        return f"redis://127.0.0.1:{usual_port}/0"
     binary = shutil.which("redis-server")
     if binary is None:
-        raise SystemExit("no Redis on 127.0.0.1:6379 and no redis-server binary to start one "
+        raise SystemExit(f"no Redis on 127.0.0.1:{usual_port} and no redis-server binary to start one "
                          "(install Redis, e.g. `apt-get install redis-server`)")
     port = free_port()
     root.mkdir(parents=True, exist_ok=True)
-    say(f"Redis: none on 127.0.0.1:6379; starting {binary} on 127.0.0.1:{port} (data in {root}, not persisted)")
+    say(f"Redis: none on 127.0.0.1:{usual_port}; starting {binary} on 127.0.0.1:{port} (data in {root}, not persisted)")
     supervisor.start("redis", [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
                                "--appendonly", "no", "--dir", str(root)])
     deadline = time.monotonic() + 20
