@@ -209,6 +209,32 @@ def gdpr_retention():
                 return check(db["app"], db["warehouse"], window_from_context(context), context["run_id"])
 
         @task
+        def release_closed_months() -> dict:
+            """Release, once, each closed month of anonymisations not released yet: fixed tables with OpenDP noise and 95 % error bounds, stored append-only in `published` (a rerun returns the stored release)."""
+            from retention.policy import load_policy
+            from retention.release import release_closed_months as release
+            from retention.runtime import engines, window_from_context
+
+            context = get_current_context()
+            policy = load_policy()
+            with engines(app=True, warehouse=True) as db:
+                return release(db["app"], db["warehouse"], window_from_context(context, policy), policy,
+                               context["run_id"])
+
+        @task(on_failure_callback=GATE_ALERT)
+        def check_release() -> dict:
+            """Gate: no release spent more privacy budget than the policy allows, and no month was released twice or in part."""
+            from retention.policy import load_policy
+            from retention.quality.gates import check_releases
+            from retention.runtime import engines, window_from_context
+
+            context = get_current_context()
+            policy = load_policy()
+            with engines(app=True, warehouse=True) as db:
+                return check_releases(db["app"], db["warehouse"], window_from_context(context, policy), policy,
+                                      context["run_id"])
+
+        @task
         def refresh_inactivity_notices() -> dict:
             """List members whose five years of inactivity end within the notice period (retention.inactivity_notices, for the platform's mailer); members active again leave the list."""
             from retention.accounts import refresh_inactivity_notices as refresh
@@ -225,7 +251,9 @@ def gdpr_retention():
         refs = batch_refs(planned)
         done = anonymise_account_batch.expand(batch=refs)
         chain(reconcile_warehouse(), planned, check_accounts_before(), refs)
-        chain(done, finalize_accounts(planned), check_accounts_after(), refresh_inactivity_notices())
+        after = check_accounts_after()
+        chain(done, finalize_accounts(planned), after, refresh_inactivity_notices())
+        chain(after, release_closed_months(), check_release())
 
     @task_group
     def connection_logs():
@@ -304,12 +332,14 @@ def gdpr_retention():
             "connection_logs": ti.xcom_pull(task_ids="connection_logs.purge_connection_logs"),
             "prospects": ti.xcom_pull(task_ids="prospects.purge_prospects"),
             "inactivity_notices": ti.xcom_pull(task_ids="accounts.refresh_inactivity_notices"),
+            "releases": ti.xcom_pull(task_ids="accounts.release_closed_months"),
         }
         gates = {
             name: ti.xcom_pull(task_ids=task_id)
             for name, task_id in (
                 ("accounts_before", "accounts.check_accounts_before"),
                 ("accounts_after", "accounts.check_accounts_after"),
+                ("release_after", "accounts.check_release"),
                 ("connection_logs_after", "connection_logs.check_connection_logs_after"),
                 ("prospects_after", "prospects.check_prospects_after"),
             )

@@ -29,6 +29,8 @@ class Policy:
     eligible_ceiling_floor: int
     inactivity_notice_days: int
     airflow_metadata_retention_days: int
+    release_rho_per_month: float
+    release_delta: float
     bases: dict[str, str]
 
     def values(self) -> dict[str, Any]:
@@ -51,6 +53,10 @@ _RULES: dict[str, tuple[type, float, float]] = {
     "eligible_ceiling_floor": (int, 0, 10_000_000),
     "inactivity_notice_days": (int, 0, 365),
     "airflow_metadata_retention_days": (int, 7, 3650),
+    # zero-concentrated DP: above 5 a release protects little; 0 would release pure noise.
+    "release_rho_per_month": (float, 0.001, 5.0),
+    # Only states the guarantee as (epsilon, delta); must stay far below 1 / members.
+    "release_delta": (float, 1e-15, 1e-4),
 }
 
 

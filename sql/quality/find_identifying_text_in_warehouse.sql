@@ -12,6 +12,11 @@ with texts (value) as (
     union all select reason from stats.experience_profiles
     union all select annotation_experience from stats.experience_profiles
     union all select experience_band from stats.experience_profiles
+    union all select feature from stats.release_feature_usage
+    union all select language from stats.release_languages
+    union all select level from stats.release_languages
+    union all select key1 from published.released_cells
+    union all select key2 from published.released_cells
 )
 select 1
 from texts
