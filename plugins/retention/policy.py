@@ -20,7 +20,6 @@ class Policy:
     closed_account_grace_days: int
     connection_log_retention_years: int
     prospect_retention_years: int
-    min_cell_size: int
     account_batch_size: int
     purge_batch_pages: int
     prospect_batch_size: int
@@ -44,7 +43,6 @@ _RULES: dict[str, tuple[type, float, float]] = {
     "closed_account_grace_days": (int, 0, 365),
     "connection_log_retention_years": (int, 1, 10),
     "prospect_retention_years": (int, 1, 10),
-    "min_cell_size": (int, 2, 1000),
     "account_batch_size": (int, 1, 1_000_000),
     "purge_batch_pages": (int, 1, 1_000_000),
     "prospect_batch_size": (int, 1, 1_000_000),

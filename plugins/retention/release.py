@@ -162,6 +162,16 @@ def exact_sql(t: ReleasedTable) -> str:
     )
 
 
+def exact_rows(conn: Connection, t: ReleasedTable, month: date, keys: Mapping[str, Sequence[str]]) -> list[Any]:
+    """(key1, key2, value) of every cell of the table's key set, in a fixed order: exact, internal."""
+    from sqlalchemy import text
+
+    params: dict[str, Any] = {"month": month}
+    for i, d in enumerate(t.dims, 1):
+        params[f"keys{i}"] = list(keys[d.name])
+    return conn.execute(text(exact_sql(t)), params).all()
+
+
 def view_sql(t: ReleasedTable) -> str:
     columns = ["release_month"]
     for i, d in enumerate(t.dims, 1):
@@ -294,10 +304,7 @@ def release_month(app: Engine, wh: Engine, month: date, *, policy: Policy, as_of
             return {"month": month.isoformat(), "stored": "already released"}
         ledger, cells = [], {"table_name": [], "key1": [], "key2": [], "value": [], "error95": []}
         for t in RELEASED_TABLES:
-            params: dict[str, Any] = {"month": month}
-            for i, d in enumerate(t.dims, 1):
-                params[f"keys{i}"] = keys[d.name]
-            rows = conn.execute(text(exact_sql(t)), params).all()
+            rows = exact_rows(conn, t, month, keys)
             sensitivity = t.sensitivity(keys)
             noise = calibrate(sensitivity, rho_per_table)
             noisy = add_noise([int(r.value) for r in rows], sensitivity, noise)

@@ -14,10 +14,6 @@ begin
 end
 $$;
 
-create table if not exists stats.settings (
-    singleton     boolean primary key default true check (singleton),
-    min_cell_size int not null check (min_cell_size >= 2)
-);
 
 -- Exactly-once bookkeeping: a batch's contribution is recorded as "pending" cells before its
 -- scrub commits, applied to the statistics tables once the application database confirms the
@@ -177,6 +173,8 @@ drop view if exists published.project_applications_monthly;
 drop view if exists published.language_levels;
 drop view if exists published.assessment_results;
 drop view if exists published.experience_profiles;
+-- Their threshold k went with them (differential privacy hides nobody and needs no k).
+drop table if exists stats.settings;
 
 -- One row per released month: stored once, never recomputed (a rerun returns it as stored).
 create table if not exists published.releases (
