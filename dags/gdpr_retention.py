@@ -9,6 +9,7 @@
 | connection logs | kept 1 year (legal obligation), then deleted whatever the account's state | `connection_logs` |
 | B2B prospects | kept 3 years after collection or last contact; deleted at once on objection | `prospects` |
 | legal hold, post-mortem directive | the account is not touched while it lasts | `accounts` |
+| statistics for analysts | each closed month of anonymisations released once, with differential privacy (budget in `policy.yaml`), append-only | `accounts.release_closed_months` |
 
 The values and the sentences that justify them live in `plugins/retention/policy.yaml`.
 
@@ -28,6 +29,8 @@ counts what would go, writes and deletes nothing.
 - *`report` failed on stored documents*: the object store refused some deletions; the accounts are
   anonymised, the document rows are kept (`retention.pending_file_deletions`) and retried every
   night, and the other stages still ran. Fix the store's permissions; the next run completes.
+- *`release_closed_months` or `check_release` failed*: a release is stored in one transaction, so
+  a failed one left nothing; clear the task. A stored month is never recomputed nor changed.
 - *Transient errors* (lost connection, lock timeout) are retried automatically; any other error
   fails at once.
 - Owner: data team (#data-retention).
