@@ -149,5 +149,15 @@ def test_month_released_once_never_moves_and_analyst_reads_published_only(databa
                     c.execute(write)
         with pytest.raises(psycopg.OperationalError, match="CONNECT privilege"):
             connect_as(p.app_url, analyst)
+
+        # The gate after the release fails when a month's ledger overspends or its cells were added to.
+        with p.warehouse() as c:
+            c.execute("insert into published.privacy_ledger (release_month, table_name, mechanism, sensitivity_l2, "
+                      "noise_scale, rho, error95, cells) values ('2026-05-01', 'forged', 'none', 1, 1, 0.5, 1, 1)")
+        outcome = run_dag(p, as_of=JUNE_3)
+        assert outcome.state == "failed" and outcome.state_of("accounts.check_release") == "failed"
+        failed = {name for (name,) in p.rows("select check_name from retention.quality_results "
+                                              "where gate = 'release_after' and not success")}
+        assert failed == {"releases_within_budget", "no_month_released_twice"}, failed
     finally:
         databases.drop_all()  # before the fixture drops the role: no database may still depend on it
