@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from retention import faults
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
@@ -337,6 +339,7 @@ def release_month(app: Engine, wh: Engine, month: date, *, policy: Policy, as_of
                  "cast(:value as bigint[]), cast(:error95 as bigint[]))"),
             {"m": month, **cells},
         )
+        faults.checkpoint("release.before_commit")
     log.info("released %s: %d tables, %d cells, rho %.4f", month, len(ledger), len(cells["value"]), spent)
     return {"month": month.isoformat(), "tables": len(ledger), "cells": len(cells["value"]), "rho": spent}
 

@@ -161,3 +161,21 @@ def test_month_released_once_never_moves_and_analyst_reads_published_only(databa
         assert failed == {"releases_within_budget", "no_month_released_twice"}, failed
     finally:
         databases.drop_all()  # before the fixture drops the role: no database may still depend on it
+
+
+def test_a_release_that_crashed_leaves_nothing_and_the_rerun_releases_once(databases, tmp_path):
+    from retention.synthetic import generate
+
+    p = make_platform(databases)
+    generate(p.app_url, accounts=300, seed=4, as_of=MAY_10, documents_dir=tmp_path, progress=False)
+    try:
+        assert run_dag(p, as_of=MAY_10).state == "success"
+        crashed = run_dag(p, as_of=JUNE_2, extra_env={"RETENTION_FAULT_POINT": "release.before_commit"})
+        assert crashed.state == "failed" and crashed.state_of("accounts.release_closed_months") == "failed"
+        for table in ("releases", "privacy_ledger", "released_cells"):
+            assert p.scalar(f"select count(*) from published.{table}", db="wh") == 0, table
+        assert run_dag(p, as_of=JUNE_2).state == "success"
+        assert p.rows("select release_month::text from published.releases", db="wh") == [("2026-05-01",)]
+        assert p.scalar("select count(distinct table_name) from published.released_cells", db="wh") == 16
+    finally:
+        databases.drop_all()
