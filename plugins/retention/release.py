@@ -354,8 +354,19 @@ def release_closed_months(app: Engine, wh: Engine, window: RunWindow, policy: Po
     return {"released": released, "months": len(released)}
 
 
-def release_summary(wh: Engine) -> list[str]:
-    """Readable lines on what was released (counts and privacy accounting only), e.g. for the demo's report."""
+def release_summary(wh: Engine | str) -> list[str]:
+    """Readable lines on what was released (counts and privacy accounting only), e.g. for the demo's report.
+
+    ``wh``: the warehouse's engine, or its URL (any PostgreSQL URI; an engine is made and disposed here).
+    """
+    if isinstance(wh, str):
+        from retention.db import make_engine
+
+        engine = make_engine(wh)
+        try:
+            return release_summary(engine)
+        finally:
+            engine.dispose()
     from sqlalchemy import text
 
     lines: list[str] = []

@@ -102,14 +102,9 @@ def test_month_released_once_never_moves_and_analyst_reads_published_only(databa
         gate = p.rows("select check_name, success from retention.quality_results where gate = 'release_after'")
         assert gate and all(ok for _, ok in gate), gate
 
-        from retention.db import make_engine
         from retention.release import release_summary
 
-        wh = make_engine(p.pipeline_warehouse_url)
-        try:
-            summary = release_summary(wh)
-        finally:
-            wh.dispose()
+        summary = release_summary(p.warehouse_url)  # what the demo prints, from the admin URL it holds
         assert summary[0].startswith("Released 2026-05: 16 tables"), summary
         assert any("rho 0.5" in line for line in summary), summary
 
