@@ -250,6 +250,7 @@ def floor(admin: str, app: str, wh: str) -> dict[str, float]:
     from retention.db import make_engine
     from retention.migrate import migrate_app, migrate_warehouse
     from retention.policy import load_policy
+    from retention.release import scrub_params
     from retention.sqlfiles import load_sql
     from retention.warehouse import STATS_TABLES
     from retention.window import RunWindow
@@ -268,7 +269,8 @@ def floor(admin: str, app: str, wh: str) -> dict[str, float]:
             c.execute(text(f"insert into batch_members select id, reason from ({_eligible_sql()}) e"),
                       {**w.params(), **ALL_IDS})
             c.exec_driver_sql("analyze batch_members")
-            scrubbed = c.execute(text(scrub_statement()), w.params()).mappings().one()  # and its six aggregates
+            # and its aggregates, with the release's contribution bounds
+            scrubbed = c.execute(text(scrub_statement()), {**w.params(), **scrub_params()}).mappings().one()
             with warehouse.begin() as wc:  # the statistics land in the warehouse, one insert per table
                 for t in STATS_TABLES:
                     cols = ", ".join(t.columns)

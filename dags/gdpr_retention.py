@@ -9,6 +9,7 @@
 | connection logs | kept 1 year (legal obligation), then deleted whatever the account's state | `connection_logs` |
 | B2B prospects | kept 3 years after collection or last contact; deleted at once on objection | `prospects` |
 | legal hold, post-mortem directive | the account is not touched while it lasts | `accounts` |
+| statistics for analysts | each closed month of anonymisations released once, with differential privacy (budget in `policy.yaml`), append-only | `accounts.release_closed_months` |
 
 The values and the sentences that justify them live in `plugins/retention/policy.yaml`.
 
@@ -31,6 +32,8 @@ counts what would go, writes and deletes nothing.
 - *`check_app_schema` failed*: the application schema drifted from the data map
   (`plugins/retention/datamap.yaml`); the task log and the alert name each table and column. Nothing
   ran after it. Map the change (docs/datamap.md), grant what a new table needs, and rerun.
+- *`release_closed_months` or `check_release` failed*: a release is stored in one transaction, so
+  a failed one left nothing; clear the task. A stored month is never recomputed nor changed.
 - *Transient errors* (lost connection, lock timeout) are retried automatically; any other error
   fails at once.
 - *Not finished by 06:00 Europe/Paris*: `gdpr_retention_watchdog` judges every night at 06:00 from
@@ -216,6 +219,32 @@ def gdpr_retention():
                 return check(db["app"], db["warehouse"], window_from_context(context), context["run_id"])
 
         @task
+        def release_closed_months() -> dict:
+            """Release, once, each closed month of anonymisations not released yet: fixed tables with OpenDP noise and 95 % error bounds, stored append-only in `published` (a rerun returns the stored release)."""
+            from retention.policy import load_policy
+            from retention.release import release_closed_months as release
+            from retention.runtime import engines, window_from_context
+
+            context = get_current_context()
+            policy = load_policy()
+            with engines(app=True, warehouse=True) as db:
+                return release(db["app"], db["warehouse"], window_from_context(context, policy), policy,
+                               context["run_id"])
+
+        @task(on_failure_callback=GATE_ALERT)
+        def check_release() -> dict:
+            """Gate: no release spent more privacy budget than the policy allows, and no month was released twice or in part."""
+            from retention.policy import load_policy
+            from retention.quality.gates import check_releases
+            from retention.runtime import engines, window_from_context
+
+            context = get_current_context()
+            policy = load_policy()
+            with engines(app=True, warehouse=True) as db:
+                return check_releases(db["app"], db["warehouse"], window_from_context(context, policy), policy,
+                                      context["run_id"])
+
+        @task
         def refresh_inactivity_notices() -> dict:
             """List members whose five years of inactivity end within the notice period (retention.inactivity_notices, for the platform's mailer); members active again leave the list."""
             from retention.accounts import refresh_inactivity_notices as refresh
@@ -233,7 +262,9 @@ def gdpr_retention():
         # A mapped task does not take its docstring as doc_md (the UI's Task Documentation was empty).
         done = anonymise_account_batch.override(doc_md=anonymise_account_batch.function.__doc__).expand(batch=refs)
         chain(reconcile_warehouse(), planned, check_accounts_before(), refs)
-        chain(done, finalize_accounts(planned), check_accounts_after(), refresh_inactivity_notices())
+        after = check_accounts_after()
+        chain(done, finalize_accounts(planned), after, refresh_inactivity_notices())
+        chain(after, release_closed_months(), check_release())
         # Nothing is planned on a schema that drifted from the data map; the purges, downstream of
         # this group, wait too (docs/datamap.md says why).
         chain(check_app_schema(), planned)
@@ -315,6 +346,7 @@ def gdpr_retention():
             "connection_logs": ti.xcom_pull(task_ids="connection_logs.purge_connection_logs"),
             "prospects": ti.xcom_pull(task_ids="prospects.purge_prospects"),
             "inactivity_notices": ti.xcom_pull(task_ids="accounts.refresh_inactivity_notices"),
+            "releases": ti.xcom_pull(task_ids="accounts.release_closed_months"),
         }
         gates = {
             name: ti.xcom_pull(task_ids=task_id)
@@ -322,6 +354,7 @@ def gdpr_retention():
                 ("app_schema", "accounts.check_app_schema"),
                 ("accounts_before", "accounts.check_accounts_before"),
                 ("accounts_after", "accounts.check_accounts_after"),
+                ("release_after", "accounts.check_release"),
                 ("connection_logs_after", "connection_logs.check_connection_logs_after"),
                 ("prospects_after", "prospects.check_prospects_after"),
             )

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from retention import faults, warehouse
 from retention.db import lock_timeout, run_sql
+from retention.release import scrub_params
 from retention.sqlfiles import load_sql
 from retention.window import RunWindow
 
@@ -143,7 +144,7 @@ def _create_batch_tables(conn: Connection) -> None:
 
 
 def scrub_statement() -> str:
-    """The batch's scrub with its statistics, one statement (``scrub_batch.sql`` with the six aggregates in it).
+    """The batch's scrub with its statistics, one statement (``scrub_batch.sql`` with the aggregates in it).
 
     The columns it nulls and the tables it deletes from come from the data map (:mod:`retention.mapsql`).
 
@@ -205,7 +206,8 @@ def process_batch(app: Engine, wh: Engine, window: RunWindow, policy: Policy, pl
             # The scrub reaches every table through its account_id index (`= any(array)`) and then
             # aggregates the deleted rows, which are small in-memory sets best joined by hashing.
             conn.exec_driver_sql("set local enable_hashjoin = on")
-            scrubbed = dict(conn.execute(text(scrub_statement()), window.params()).mappings().one())
+            scrubbed = dict(conn.execute(text(scrub_statement()), {**window.params(), **scrub_params()})
+                            .mappings().one())
             cells = {t.name: scrubbed.pop(f"cells_{t.name}") for t in warehouse.STATS_TABLES}
             faults.checkpoint("accounts.before_warehouse_commit")
 

@@ -143,6 +143,11 @@ def run_nights(env: dict[str, str], instants: list[str], log_file: Path) -> int:
     return code
 
 
+def warehouse_url(conninfo: str) -> str:
+    params = conninfo_to_dict(conninfo)
+    return db_url(conninfo, params["dbname"])
+
+
 def print_report(app_admin: str, warehouse_admin: str, nights: int) -> None:
     with psycopg.connect(app_admin) as conn:
         runs = conn.execute(
@@ -159,11 +164,9 @@ def print_report(app_admin: str, warehouse_admin: str, nights: int) -> None:
         audit = conn.execute("select rule, rows_affected, partitions_dropped, round(duration_s::numeric, 2) "
                              "from retention.rule_audit where run_id = %s order by rule", (last,)).fetchall()
         backlog = conn.execute("select count(*) from app.accounts where anonymised_at is null").fetchone()[0]
-    with psycopg.connect(warehouse_admin) as conn:
-        published = {t: conn.execute(f"select count(*), coalesce(sum(members), 0) from published.{t}").fetchone()
-                     for t in ("anonymised_cohorts", "language_levels", "experience_profiles")}
-        hidden = conn.execute("select count(*) from stats.anonymised_cohorts where members < "
-                              "(select min_cell_size from stats.settings)").fetchone()[0]
+    from retention.release import release_summary
+
+    released = release_summary(warehouse_url(warehouse_admin))
     print()
     print("=" * 96)
     if not runs:
@@ -184,9 +187,8 @@ def print_report(app_admin: str, warehouse_admin: str, nights: int) -> None:
         print(f"{rule:<28}{rows:>12,}{parts:>12}{secs:>10}")
     print("-" * 96)
     print(f"live accounts remaining: {backlog:,}")
-    for table, (cells, members) in published.items():
-        print(f"published.{table}: {cells} cell(s) shown, {members:,} member(s) in shown cells")
-    print(f"cohort cells hidden (fewer than k members): {hidden}")
+    for line in released or ["nothing released to analysts yet: a month is released after it has closed"]:
+        print(line)
     print("=" * 96)
 
 

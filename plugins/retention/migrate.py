@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from retention.db import run_script, run_sql
 from retention.policy import Policy
+from retention.release import create_views
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -24,7 +25,7 @@ def migrate_warehouse(warehouse: Engine, policy: Policy) -> None:
     with warehouse.begin() as conn:
         conn.exec_driver_sql("select pg_advisory_xact_lock(hashtext('gdpr_retention.migrate'))")
         run_script(conn, "warehouse/create_stats_schema")
-        run_sql(conn, "warehouse/upsert_settings", min_cell_size=policy.min_cell_size)
+        create_views(conn)
         has_analyst = conn.exec_driver_sql("select 1 from pg_roles where rolname = 'analyst'").first()
         if has_analyst:
             run_script(conn, "warehouse/grant_published_to_analyst")

@@ -20,7 +20,6 @@ class Policy:
     closed_account_grace_days: int
     connection_log_retention_years: int
     prospect_retention_years: int
-    min_cell_size: int
     account_batch_size: int
     purge_batch_pages: int
     prospect_batch_size: int
@@ -29,6 +28,8 @@ class Policy:
     eligible_ceiling_floor: int
     inactivity_notice_days: int
     airflow_metadata_retention_days: int
+    release_rho_per_month: float
+    release_delta: float
     bases: dict[str, str]
 
     def values(self) -> dict[str, Any]:
@@ -42,7 +43,6 @@ _RULES: dict[str, tuple[type, float, float]] = {
     "closed_account_grace_days": (int, 0, 365),
     "connection_log_retention_years": (int, 1, 10),
     "prospect_retention_years": (int, 1, 10),
-    "min_cell_size": (int, 2, 1000),
     "account_batch_size": (int, 1, 1_000_000),
     "purge_batch_pages": (int, 1, 1_000_000),
     "prospect_batch_size": (int, 1, 1_000_000),
@@ -51,6 +51,10 @@ _RULES: dict[str, tuple[type, float, float]] = {
     "eligible_ceiling_floor": (int, 0, 10_000_000),
     "inactivity_notice_days": (int, 0, 365),
     "airflow_metadata_retention_days": (int, 7, 3650),
+    # zero-concentrated DP: above 5 a release protects little; 0 would release pure noise.
+    "release_rho_per_month": (float, 0.001, 5.0),
+    # Only states the guarantee as (epsilon, delta); must stay far below 1 / members.
+    "release_delta": (float, 1e-15, 1e-4),
 }
 
 

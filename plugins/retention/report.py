@@ -85,6 +85,13 @@ def render(window: RunWindow, stages: dict[str, Any], status: str, gates: dict[s
         lines.append("inactivity notices: FAILED or not run")
     else:
         lines.append(f"inactivity notices pending for the mailer: {notices.get('pending', 0):,}")
+    if "releases" in stages:
+        releases = stages["releases"]
+        if releases is None:
+            lines.append("monthly statistics release: FAILED or not run")
+        elif not window.dry_run:
+            months = [r["month"] for r in releases.get("released", []) if "tables" in r]
+            lines.append(f"monthly statistics released: {', '.join(m[:7] for m in months) or 'none (no month closed since the last)'}")
     for name, gate in (gates or {}).items():
         if gate is None:
             lines.append(f"quality gate {name}: FAILED or not run (see its task log and Data Docs)")

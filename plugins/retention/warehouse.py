@@ -52,6 +52,11 @@ STATS_TABLES: tuple[StatsTable, ...] = (
                ("results", "members", "score_sum", "score_count")),
     StatsTable("experience_profiles",
                ("anonymised_month", "reason", "annotation_experience", "experience_band"), ("members",)),
+    # Inputs of the monthly differentially private release (retention.release): keyed by the month
+    # of anonymisation, each person's contribution clipped where the rows are aggregated.
+    StatsTable("release_feature_usage", ("anonymised_month", "feature"), ("members", "events")),
+    StatsTable("release_languages", ("anonymised_month", "language", "level"), ("members",)),
+    StatsTable("release_project_applicants", ("anonymised_month", "project_id"), ("members",)),
 )
 
 # Cell columns may be NULL (an unknown month): matched with IS NOT DISTINCT FROM, like the

@@ -1,6 +1,6 @@
 -- Irreversible scrub of the batch and its statistics, in one statement: a tombstone per account
 -- (id, created_at, closed_at, anonymised_at), every child row deleted, bodies of sent messages
--- erased; the cells of the six statistics tables are aggregated from the rows the deletes return,
+-- erased; the cells of the statistics tables (and the release inputs) are aggregated from the rows the deletes return,
 -- so each child row is read once (an aggregate pass before the deletes read the batch's scattered
 -- pages twice: ~70 % of activity_events per batch of 10,000 accounts).
 -- Every part of one statement reads the same snapshot: members_before sees the accounts as they
@@ -43,6 +43,15 @@ assessment_results as (
 ),
 experience_profiles as (
 {aggregate_experience_profiles}
+),
+release_feature_usage as (
+{aggregate_release_feature_usage}
+),
+release_languages as (
+{aggregate_release_languages}
+),
+release_project_applicants as (
+{aggregate_release_project_applicants}
 )
 select
     (select count(*) from accounts_done) as accounts,
@@ -53,4 +62,7 @@ select
         as cells_project_applications_monthly,
     (select coalesce(json_agg(c), '[]')::text from language_levels as c) as cells_language_levels,
     (select coalesce(json_agg(c), '[]')::text from assessment_results as c) as cells_assessment_results,
-    (select coalesce(json_agg(c), '[]')::text from experience_profiles as c) as cells_experience_profiles
+    (select coalesce(json_agg(c), '[]')::text from experience_profiles as c) as cells_experience_profiles,
+    (select coalesce(json_agg(c), '[]')::text from release_feature_usage as c) as cells_release_feature_usage,
+    (select coalesce(json_agg(c), '[]')::text from release_languages as c) as cells_release_languages,
+    (select coalesce(json_agg(c), '[]')::text from release_project_applicants as c) as cells_release_project_applicants

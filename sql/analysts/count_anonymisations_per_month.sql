@@ -1,8 +1,14 @@
--- How many accounts were anonymised each month, and why (closed, inactive, deceased)?
--- anonymised_month is the month (UTC) of the nightly run that anonymised them. Hidden cells (fewer than
--- 5 members of one age band, region and education level) are missing from these sums: they are lower
--- bounds, not exact counts.
-select anonymised_month, reason, sum(members) as members_at_least
-from published.anonymised_cohorts
-group by anonymised_month, reason
-order by anonymised_month, reason;
+-- How many accounts were anonymised each released month, and why (closed, inactive, deceased)?
+-- Each value carries noise: the true count lies within +/- error95 of it 95 times in 100. The month's
+-- total adds three independent noises: its bound is error95 x sqrt(3).
+select
+    release_month,
+    sum(members) filter (where reason = 'closed') as closed,
+    sum(members) filter (where reason = 'inactive') as inactive,
+    sum(members) filter (where reason = 'deceased') as deceased,
+    sum(members) as total,
+    max(members_error95) as error95_per_reason,
+    round(max(members_error95) * sqrt(count(*))) as error95_total
+from published.members_by_reason
+group by release_month
+order by release_month;

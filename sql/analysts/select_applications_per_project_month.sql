@@ -1,9 +1,7 @@
--- Applications per published project and month.
--- applications: applications submitted in the month; applicants: distinct former members among them;
--- matching_score_avg: mean matching score (0-100) of those applications that had one.
--- Cells of fewer than 5 applicants are hidden: a project's months with few applicants are missing, and
--- applications of unpublished projects are pooled under project_id NULL (left out here).
-select project_id, month, applications, applicants, matching_score_avg
-from published.project_applications_monthly
-where project_id is not null
-order by project_id, month nulls last;
+-- Former members who had applied to each published project, per released month: every published
+-- project is there, zeros included; clearly_above_zero marks the values over their 95 percent bound.
+-- project_id NULL pools the projects that were not published when the members left.
+select release_month, project_id, applicants, applicants_error95,
+       applicants > applicants_error95 as clearly_above_zero
+from published.applicants_by_project
+order by release_month, applicants desc;

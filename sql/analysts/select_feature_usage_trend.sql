@@ -1,15 +1,13 @@
--- Feature usage over time: events per feature and month, the feature's share of the month's
--- published events, and the change since the feature's previous published month.
--- members = distinct former members who used the feature that month; the same person counts again in
--- other months and features, so never add members across rows. Cells of fewer than 5 members are
--- hidden, so shares are shares of what is published.
+-- Which features did former members use, month after month? Members who ever used each feature,
+-- their events (each member's events counted up to 10 per feature), and events per member.
 select
-    month,
-    feature,
-    events,
-    members,
-    round(100.0 * events / sum(events) over (partition by month), 1) as pct_of_month_events,
-    events - lag(events) over (partition by feature order by month) as events_change
-from published.feature_usage_monthly
-where month is not null
-order by feature, month;
+    m.release_month,
+    m.feature,
+    m.members,
+    m.members_error95,
+    e.events,
+    e.events_error95,
+    round(e.events::numeric / nullif(greatest(m.members, 0), 0), 1) as events_per_member
+from published.members_by_feature as m
+join published.events_by_feature as e using (release_month, feature)
+order by m.feature, m.release_month;

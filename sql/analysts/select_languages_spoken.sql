@@ -1,7 +1,12 @@
--- Languages spoken by former members (ISO 639-1 code) and their level (CEFR A1-C2, native, unknown).
--- A member speaking three languages counts once in each: members add up per language, not across
--- languages. Cells of fewer than 5 members are hidden.
-select language, level, sum(members) as members
-from published.language_levels
-group by language, level
-order by language, level;
+-- Languages spoken by former members (ISO 639-1 code; 'other' outside the released list) over every
+-- released month, all levels together, and how many speak it natively. A member counts once per
+-- language, in at most three languages: members add up per language, not across languages.
+-- Summing n cells adds n independent noises: the bound of a sum is error95 x sqrt(n).
+select
+    language,
+    sum(members) as members,
+    round(max(members_error95) * sqrt(count(*))) as members_error95,
+    sum(members) filter (where level = 'native') as native
+from published.members_by_language_level
+group by language
+order by members desc;

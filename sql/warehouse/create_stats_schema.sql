@@ -14,10 +14,6 @@ begin
 end
 $$;
 
-create table if not exists stats.settings (
-    singleton     boolean primary key default true check (singleton),
-    min_cell_size int not null check (min_cell_size >= 2)
-);
 
 -- Exactly-once bookkeeping: a batch's contribution is recorded as "pending" cells before its
 -- scrub commits, applied to the statistics tables once the application database confirms the
@@ -143,34 +139,117 @@ begin
 end
 $$;
 
--- Analysts read these views only: every cell with fewer than k people is hidden.
-create or replace view published.anonymised_cohorts as
-select anonymised_month, reason, age_band, region, education_level, members
-from stats.anonymised_cohorts
-where members >= (select min_cell_size from stats.settings);
+-- Inputs of the monthly differentially private release (retention.release): exact, internal,
+-- keyed by the month of anonymisation, each person's contribution clipped by the scrub's aggregates.
+create table if not exists stats.release_feature_usage (
+    anonymised_month date not null,
+    feature          text not null,
+    members          bigint not null check (members >= 0),
+    events           bigint not null check (events >= 0),
+    unique nulls not distinct (anonymised_month, feature)
+);
 
-create or replace view published.feature_usage_monthly as
-select month, feature, events, members
-from stats.feature_usage_monthly
-where members >= (select min_cell_size from stats.settings);
+create table if not exists stats.release_languages (
+    anonymised_month date not null,
+    language         text not null,
+    level            text not null,
+    members          bigint not null check (members >= 0),
+    unique nulls not distinct (anonymised_month, language, level)
+);
 
-create or replace view published.project_applications_monthly as
-select project_id, month, applications, applicants, round(matching_score_avg, 2) as matching_score_avg
-from stats.project_applications_monthly
-where applicants >= (select min_cell_size from stats.settings);
+create table if not exists stats.release_project_applicants (
+    anonymised_month date not null,
+    project_id       bigint,  -- NULL pools the projects not published when the member was anonymised
+    members          bigint not null check (members >= 0),
+    unique nulls not distinct (anonymised_month, project_id)
+);
 
-create or replace view published.language_levels as
-select anonymised_month, language, level, members
-from stats.language_levels
-where members >= (select min_cell_size from stats.settings);
+-- The k-suppressed views over the cumulative tables changed every night (tonight's totals minus
+-- yesterday's are tonight's members) and let hidden cells be derived: analysts now read the
+-- monthly differentially private releases below, which never change once stored.
+drop view if exists published.anonymised_cohorts;
+drop view if exists published.feature_usage_monthly;
+drop view if exists published.project_applications_monthly;
+drop view if exists published.language_levels;
+drop view if exists published.assessment_results;
+drop view if exists published.experience_profiles;
+-- Their threshold k went with them (differential privacy hides nobody and needs no k).
+drop table if exists stats.settings;
 
-create or replace view published.assessment_results as
-select month, assessment_code, score_band, results, members,
-       round(case when score_count > 0 then score_sum / score_count end, 2) as score_avg
-from stats.assessment_results
-where members >= (select min_cell_size from stats.settings);
+-- One row per released month: stored once, never recomputed (a rerun returns it as stored).
+create table if not exists published.releases (
+    release_month  date primary key check (release_month = date_trunc('month', release_month)),
+    released_at    timestamptz not null default clock_timestamp(),
+    as_of          timestamptz not null,   -- the run's as-of instant that released it
+    run_id         text not null,
+    rho_budget     double precision not null check (rho_budget > 0),   -- policy.yaml at release time
+    rho_spent      double precision not null check (rho_spent > 0),
+    delta          double precision not null check (delta > 0 and delta < 1),
+    epsilon        double precision not null check (epsilon > 0),      -- rho_spent stated as (epsilon, delta)
+    tables         int not null,
+    cells          int not null,
+    library        text not null          -- the noise's source, e.g. 'opendp 0.16.0'
+);
 
-create or replace view published.experience_profiles as
-select anonymised_month, reason, annotation_experience, experience_band, members
-from stats.experience_profiles
-where members >= (select min_cell_size from stats.settings);
+-- The privacy ledger: what each released table spent, and the noise it got.
+create table if not exists published.privacy_ledger (
+    release_month   date not null references published.releases (release_month),
+    table_name      text not null,
+    mechanism       text not null,
+    sensitivity_l2  double precision not null check (sensitivity_l2 > 0),
+    noise_scale     double precision not null check (noise_scale > 0),
+    rho             double precision not null check (rho > 0),
+    error95         bigint not null check (error95 >= 0),
+    cells           int not null check (cells > 0),
+    primary key (release_month, table_name)
+);
+
+-- Every released value with its 95 percent error bound, in long form (published.<table> views name the columns).
+create table if not exists published.released_cells (
+    release_month date not null references published.releases (release_month),
+    table_name    text not null,
+    key1          text not null,
+    key2          text,
+    value         bigint not null,
+    error95       bigint not null,
+    unique nulls not distinct (release_month, table_name, key1, key2)
+);
+
+-- Append-only: a stored release is never changed nor removed, not even by the pipeline.
+create or replace function published.refuse_change() returns trigger language plpgsql as $$
+begin
+    -- No percent placeholders: this script goes through the driver (see above).
+    raise exception using message = 'published releases are append-only: ' || tg_op || ' on published.'
+        || tg_table_name || ' refused';
+end
+$$;
+do $$
+declare
+    t text;
+begin
+    foreach t in array array['releases', 'privacy_ledger', 'released_cells'] loop
+        if not exists (select from pg_trigger where tgname = 'append_only'
+                       and tgrelid = to_regclass('published.' || t)) then
+            execute 'create trigger append_only before update or delete on published.' || quote_ident(t)
+                || ' for each row execute function published.refuse_change()';
+            execute 'create trigger append_only_truncate before truncate on published.' || quote_ident(t)
+                || ' for each statement execute function published.refuse_change()';
+        end if;
+    end loop;
+end
+$$;
+
+-- What a person risks, month after month. Each person is anonymised once, so their data is in one
+-- month's release only: their total is the largest single release (parallel composition), not
+-- the sum over months (which is what it would be if the same people were in every release).
+create or replace view published.privacy_accounting as
+select
+    release_month,
+    rho_budget,
+    rho_spent,
+    epsilon,
+    delta,
+    sum(rho_spent) over (order by release_month) as rho_sum_over_months,
+    max(rho_spent) over (order by release_month) as rho_per_person,
+    max(epsilon) over (order by release_month) as epsilon_per_person
+from published.releases;

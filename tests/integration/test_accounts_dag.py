@@ -217,13 +217,15 @@ def test_analyst_reads_published_only(databases, pg_admin_url):
         user = f"rt_analyst_{uuid.uuid4().hex[:8]}"
         admin.execute(f'create role "{user}" login in role analyst')
     try:
-        with p.app() as c:  # five closed accounts fill one cohort cell, one more sits alone in another
+        with p.app() as c:  # five closed accounts in one cohort cell, one more alone in another
             for n in range(5):
                 p.add_account(c, email=f"a{n}@x.example", closed_at="2026-01-01T00:00:00+00:00",
                               postal_code="75001", birth_date="1990-01-01")
             p.add_account(c, email="alone@x.example", closed_at="2026-01-01T00:00:00+00:00",
                           postal_code="13001", birth_date="1950-01-01")
         assert run_dag(p, as_of=AS_OF).state_of("accounts.finalize_accounts") == "success"
+        # The first night after June closed releases June: what analysts read.
+        assert run_dag(p, as_of="2026-07-01T00:00:00+00:00").state_of("accounts.check_release") == "success"
 
         def as_analyst(url):
             params = conninfo_to_dict(url)
@@ -231,8 +233,10 @@ def test_analyst_reads_published_only(databases, pg_admin_url):
             return psycopg.connect(make_conninfo(**params), autocommit=True)
 
         with as_analyst(p.warehouse_url) as c:
-            rows = c.execute("select members from published.anonymised_cohorts").fetchall()
-            assert rows == [(5,)], "the cell of one person is suppressed"
+            rows = c.execute("select age_band, members, members_error95 from published.members_by_reason_age_band "
+                             "where reason = 'closed'").fetchall()
+            assert len(rows) == 18, "every age band is released, the lone member's and the empty ones alike"
+            assert all(err > 0 for _, _, err in rows), "each value with its error bound"
             for forbidden in ("select * from stats.anonymised_cohorts", "select * from stats.applied_batches"):
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     c.execute(forbidden)

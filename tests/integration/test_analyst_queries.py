@@ -1,5 +1,5 @@
 """The analysts' example queries (sql/analysts/*.sql, shown in docs/analysts.md) run as a login user of
-role `analyst` on a warehouse filled by the real DAG from synthetic data, and return rows; the same user
+role `analyst` on a month released by the real DAG from synthetic data, and return rows; the same user
 cannot read `stats`, write anything, or reach the application database (and its `retention` schema)."""
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 QUERIES = sorted((REPO / "sql" / "analysts").glob("*.sql"))
-AS_OF = "2026-06-15T00:00:00+00:00"
+MAY = "2026-05-15T00:00:00+00:00"
+JUNE = "2026-06-02T00:00:00+00:00"  # the first night after May closed: May is released
 
 
 def test_the_ten_queries_are_named_and_documented():
@@ -32,24 +33,6 @@ def test_the_ten_queries_are_named_and_documented():
         assert f"sql/analysts/{path.name}" in doc, f"{path.name} is not in docs/analysts.md"
         body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--")).strip()
         assert body in doc, f"docs/analysts.md shows another version of {path.name}"
-
-
-def seed_cohort(p, size: int = 6):
-    """Six members who joined together, took the same test the same month and closed their accounts.
-
-    With 3,000 synthetic members (about 280 anonymised), every cell of the finest published views
-    (cohorts: month x reason x age band x region x education; assessments: month x test x score band)
-    holds fewer than 5 people and is hidden: this cohort makes one cell of each visible, so that every
-    example query has something to show.
-    """
-    with p.app() as c:
-        for n in range(size):
-            account = p.add_account(c, email=f"cohort{n}@example.org", closed_at="2026-01-01T00:00:00+00:00",
-                                    birth_date="1990-03-01", postal_code="69001", country_code="FR",
-                                    last_login_at="2025-12-01T00:00:00+00:00")
-            p.add(c, "education", account_id=account, school="Université", level="master", specialty="TAL")
-            p.add(c, "assessments", account_id=account, assessment_code="ANNOT-TXT", score=72 + n,
-                  completed_at="2025-03-10T00:00:00+00:00")
 
 
 @pytest.fixture
@@ -75,13 +58,14 @@ def connect_as(url: str, user: str) -> psycopg.Connection:
 
 
 def test_analyst_runs_every_example_query_and_reads_nothing_else(databases, analyst, tmp_path):
+    from retention.release import RELEASED_TABLES
     from retention.synthetic import generate
 
     p = make_platform(databases)
-    generate(p.app_url, accounts=3000, seed=1, as_of=AS_OF, documents_dir=tmp_path, progress=False)
-    seed_cohort(p)
-    outcome = run_dag(p, as_of=AS_OF)
-    assert outcome.state == "success", outcome.task_states
+    generate(p.app_url, accounts=3000, seed=1, as_of=MAY, documents_dir=tmp_path, progress=False)
+    for as_of in (MAY, JUNE):
+        outcome = run_dag(p, as_of=as_of)
+        assert outcome.state == "success", outcome.task_states
     try:
         with connect_as(p.warehouse_url, analyst) as c:
             counts = {}
@@ -91,17 +75,21 @@ def test_analyst_runs_every_example_query_and_reads_nothing_else(databases, anal
                 counts[path.stem] = len(rows)
                 assert rows, f"{path.name} returned no row"
                 assert all(isinstance(col.name, str) and col.name != "?column?" for col in cur.description), path.name
-            # The cohort seeded above is visible, and only as counts.
-            assessments = c.execute((REPO / "sql/analysts/select_assessment_results.sql").read_text()).fetchall()
-            assert any(r[0] == "ANNOT-TXT" and r[1] == "70-79" and r[2] >= 6 for r in assessments), assessments
-            assert counts["select_feature_usage_trend"] > 100 and counts["select_applications_per_project_month"] > 10
+            assert counts["count_anonymisations_per_month"] == 1, "May, released once"
+            features = c.execute("select count(distinct feature) from published.members_by_feature").fetchone()[0]
+            assert counts["select_feature_usage_trend"] == features >= 14, "every feature, zero or not"
+            projects = c.execute("select count(*) from published.applicants_by_project").fetchone()[0]
+            assert counts["select_applications_per_project_month"] == projects > 10
+            documented = {f"published.{t.name}" for t in RELEASED_TABLES} | {"published.privacy_accounting"}
+            used = {m for path in QUERIES for m in re.findall(r"published\.[a-z0-9_]+", path.read_text())}
+            assert used <= documented | {"published.releases"}, used - documented
 
-            for forbidden in ("select * from stats.anonymised_cohorts", "select * from stats.settings",
+            for forbidden in ("select * from stats.anonymised_cohorts", "select * from stats.release_languages",
                               "select * from stats.applied_batches"):
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     c.execute(forbidden)
             for write in ("create table published.mine (x int)", "create table public.mine (x int)",
-                          "delete from published.anonymised_cohorts",
+                          "delete from published.released_cells",
                           "create view published.totals as select 1 as x"):
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     c.execute(write)

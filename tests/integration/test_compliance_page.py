@@ -34,7 +34,8 @@ ARTIFACTS = airflow_env.REPO_ROOT / "var" / "test-artifacts"
 SCREENSHOT = ARTIFACTS / "compliance_page.png"
 USER = "admin"
 RULES = ("anonymise_deceased", "anonymise_closed", "anonymise_inactive", "purge_connection_logs", "purge_prospects")
-GATES = ("accounts_before", "accounts_after", "warehouse_after", "connection_logs_after", "prospects_after")
+GATES = ("accounts_before", "accounts_after", "warehouse_after", "release_after", "connection_logs_after",
+         "prospects_after")
 
 
 def free_port() -> int:

@@ -51,7 +51,8 @@ def test_clean_path_passes_every_gate(databases):
     outcome = run_dag(p, as_of=AS_OF)
     assert outcome.state == "success", outcome.task_states
     gates = {g for (g,) in p.rows("select distinct gate from retention.quality_results")}
-    assert gates == {"accounts_before", "accounts_after", "warehouse_after", "connection_logs_after", "prospects_after"}
+    assert gates == {"accounts_before", "accounts_after", "warehouse_after", "release_after", "connection_logs_after",
+                     "prospects_after"}
     assert p.scalar("select count(*) from retention.quality_results where not success") == 0
     docs = p.scalar("select data_docs from retention.quality_results where gate = 'accounts_before' "
                     "and check_name <> 'app_schema_matches_data_map' limit 1")  # that check is ours, not GX's

@@ -20,7 +20,8 @@ def test_reviewed_policy_matches_the_privacy_policy():
     assert policy.connection_log_retention_years == 1
     assert policy.prospect_retention_years == 3
     assert policy.closed_account_grace_days == 0
-    assert policy.min_cell_size == 5
+    assert 0 < policy.release_rho_per_month <= 1  # a strong guarantee per person (docs/analysts.md)
+    assert policy.release_delta < 1e-6
     assert all(len(policy.bases[k]) > 20 for k in policy.values())
 
 
@@ -28,8 +29,9 @@ def test_reviewed_policy_matches_the_privacy_policy():
     ("key", "value", "message"),
     [
         ("account_inactivity_years", -5, "outside"),
-        ("min_cell_size", 0, "outside"),
-        ("min_cell_size", 1, "outside"),
+        ("release_rho_per_month", 0, "outside"),
+        ("release_rho_per_month", 50, "outside"),
+        ("release_delta", 0.5, "outside"),
         ("connection_log_retention_years", 1.5, "whole number"),
         ("prospect_retention_years", "3", "must be a number"),
         ("account_batch_size", True, "must be a number"),
@@ -48,21 +50,21 @@ def test_unknown_and_missing_keys_are_refused(document):
     with pytest.raises(PolicyError, match="unknown key"):
         parse_policy({**document, "keep_forever": {"value": 1, "basis": "no sentence justifies this"}})
     partial = dict(document)
-    partial.pop("min_cell_size")
+    partial.pop("release_rho_per_month")
     with pytest.raises(PolicyError, match="missing key"):
         parse_policy(partial)
 
 
 def test_each_value_needs_its_justification(document):
     bad = copy.deepcopy(document)
-    bad["min_cell_size"]["basis"] = ""
+    bad["release_rho_per_month"]["basis"] = ""
     with pytest.raises(PolicyError, match="sentence"):
         parse_policy(bad)
 
 
 def test_policy_file_override_is_validated(tmp_path, monkeypatch):
     path = tmp_path / "policy.yaml"
-    path.write_text("version: 1\nmin_cell_size: {value: 0}\n")
+    path.write_text("version: 1\nrelease_rho_per_month: {value: 0}\n")
     monkeypatch.setenv("RETENTION_POLICY_FILE", str(path))
     with pytest.raises(PolicyError):
         load_policy()

@@ -74,11 +74,22 @@ def warehouse_after_checks() -> list[Check]:
         Check("warehouse_applications_reconcile",
               "Applications in the warehouse = applications deleted (ledger, all runs)",
               "equal", _sql("measure_warehouse_applications")),
-        Check("published_cells_at_least_k", "No published cell describes fewer than k people",
-              "no_rows", _sql("find_published_cells_under_k")),
         Check("warehouse_text_is_not_identifying",
               "No text in the warehouse looks like an email, a phone number, an IP address or a URL",
               "no_rows", _sql("find_identifying_text_in_warehouse")),
+    ]
+
+
+def release_checks() -> list[Check]:
+    return [
+        Check("releases_within_budget",
+              "No release spent more privacy budget (rho) than the policy allowed when it was made, and every "
+              "release made at this as-of instant used the policy in force",
+              "no_rows", _sql("find_releases_over_budget")),
+        Check("no_month_released_twice",
+              "Every released month holds each table once, with exactly the cells its ledger row counted "
+              "(nothing released twice, nothing missing)",
+              "no_rows", _sql("find_releases_duplicated_or_incomplete")),
     ]
 
 
@@ -220,6 +231,14 @@ def check_accounts_after(app: Engine, wh: Engine, window: RunWindow, run_id: str
     summary_wh = evaluate("warehouse_after", wh, warehouse_after_checks(), {k: int(v) for k, v in removed.items()},
                           results_to=app, window=window, run_id=run_id)
     return {"gate": "accounts_after", "success": True, "gates": [summary, summary_wh]}
+
+
+def check_releases(app: Engine, wh: Engine, window: RunWindow, policy: Policy, run_id: str) -> dict[str, Any]:
+    """Gate after the monthly release: budget kept, nothing released twice."""
+    if window.dry_run:
+        return {"gate": "release_after", "skipped": "dry run: nothing was released"}
+    params = {"rho_per_month": policy.release_rho_per_month, "as_of": window.as_of}
+    return evaluate("release_after", wh, release_checks(), params, results_to=app, window=window, run_id=run_id)
 
 
 def measure_kept(app: Engine, window: RunWindow) -> dict[str, int]:
