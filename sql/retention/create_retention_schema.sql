@@ -22,6 +22,8 @@ create table if not exists retention.runs (
     report       jsonb
 );
 create index if not exists runs_as_of_idx on retention.runs (as_of);
+-- The Retention page's "last runs" (newest started first) without sorting the whole history.
+create index if not exists runs_started_at_idx on retention.runs (started_at, run_id) where not dry_run;
 
 -- The accounts ledger: one row per planned batch. The id range exists only while the batch is in
 -- flight; the row that marks the batch done is written in the same transaction as the scrub.
@@ -121,3 +123,5 @@ create table if not exists retention.inactivity_notices (
     anonymise_on     date not null,
     listed_at        timestamptz not null default clock_timestamp()
 );
+-- The Retention page counts notices by due date.
+create index if not exists inactivity_notices_due_idx on retention.inactivity_notices (notice_due_on);
