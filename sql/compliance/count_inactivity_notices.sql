@@ -1,7 +1,8 @@
 -- Pending inactivity notices (retention.inactivity_notices, rebuilt by every run for the platform's
 -- mailer): how many are due to be sent by :on (the day the page measures at), in the next 7 and 30
 -- days, in all, and the first planned anonymisation. Counts and dates only, never an account.
--- Index: inactivity_notices_due_idx (notice_due_on).
+-- A full read, on purpose: the table holds only the members inside the notice period (every run
+-- rebuilds it), so it is as small as the answer and an index would not spare a page.
 select
     count(*) filter (where notice_due_on <= cast(:on as date)) as due,
     count(*) filter (where notice_due_on > cast(:on as date)

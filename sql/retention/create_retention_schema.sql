@@ -123,5 +123,3 @@ create table if not exists retention.inactivity_notices (
     anonymise_on     date not null,
     listed_at        timestamptz not null default clock_timestamp()
 );
--- The Retention page counts notices by due date.
-create index if not exists inactivity_notices_due_idx on retention.inactivity_notices (notice_due_on);
