@@ -1535,9 +1535,9 @@ def advance(conninfo: str, from_as_of: str | datetime, to_as_of: str | datetime,
     prospects are collected and some object. Set-based (sql/synthetic/*.sql), one transaction;
     deterministic for (seed, from_as_of, to_as_of): which rows and when come from a hash, never the
     wall clock or a random state. Returns the rows touched per kind."""
+    import psycopg
     from sqlalchemy import create_engine, text
 
-    from retention.db import sqlalchemy_url
     from retention.sqlfiles import load_sql
 
     start, end = _parse_as_of(from_as_of), _parse_as_of(to_as_of)
@@ -1558,7 +1558,8 @@ def advance(conninfo: str, from_as_of: str | datetime, to_as_of: str | datetime,
                                            "tag_slug": f"{seed}-{end:%Y%m%d%H%M%S}"}),
         ("objections", "object_prospects", {"per_10k": rates["object"]}),
     )
-    engine = create_engine(sqlalchemy_url(conninfo))
+    # A URL or a key=value conninfo (the demo's), as psycopg takes both.
+    engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(conninfo))
     counts: dict[str, int] = {}
     try:
         with engine.begin() as conn:
