@@ -326,7 +326,7 @@ def render_chart(nights: list[RunSummary], now: datetime | None = None, width: i
         ("Connection logs purged", [[("logs", r.logs_purged)] for r in chronological]),
         ("Prospects purged", [[("prospects", r.prospects_purged)] for r in chronological]),
     ]
-    left, right, panel_h, gap, top = 64, 12, 70, 32, 20
+    left, right, panel_h, gap, top = 124, 12, 70, 32, 20
     gate_row = 9
     plot_w = width - left - right
     strip_top = top + (len(panels) + 1) * (panel_h + gap)
@@ -404,7 +404,7 @@ def render_chart(nights: list[RunSummary], now: datetime | None = None, width: i
     parts.append(f'<text x="{left}" y="{strip_top - 8}" font-weight="600">Quality gates</text>')
     for g, gate in enumerate(EXPECTED_GATES):
         y = strip_top + g * gate_row
-        parts.append(f'<text x="{left - 6}" y="{y + 7}" text-anchor="end" font-size="8">{_e(gate)}</text>')
+        parts.append(f'<text x="{left - 6}" y="{y + 7}" text-anchor="end" style="font-size:9px">{_e(gate)}</text>')
         for i, run in enumerate(chronological):
             outcome = next((o for o in run.gates if o.gate == gate), None)
             passed = outcome.passed if outcome else None
@@ -422,8 +422,10 @@ def render_chart(nights: list[RunSummary], now: datetime | None = None, width: i
             ticks.pop(-2)
         for i in ticks:
             cx = x_of(i) + bar_w / 2
+            # A label near the right edge ends at its bar instead of running off the chart.
+            anchor = "end" if cx + 32 > width else "middle"
             parts.append(f'<line x1="{cx:.1f}" y1="{y - 12}" x2="{cx:.1f}" y2="{y - 9}" stroke="#8893a0"/>')
-            parts.append(f'<text data-figure="chart.date" x="{cx:.1f}" y="{y}" text-anchor="middle">'
+            parts.append(f'<text data-figure="chart.date" x="{cx:.1f}" y="{y}" text-anchor="{anchor}">'
                          f"{_e(fmt_day(chronological[i].as_of))}</text>")
     parts.append("</svg>")
     legend = "".join(f'<span><i style="background:{COLOURS[k]}"></i>{_e(label)}</span>' for k, label in (
