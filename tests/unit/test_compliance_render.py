@@ -204,6 +204,7 @@ def test_chart_is_inline_svg_with_one_bar_group_per_night_dates_durations_and_ga
     order = [g.get("data-run-id") for g in groups[:90]]
     assert order[0] == "run89" and order[-1] == "run00"  # oldest on the left
     assert "89,000" in svg  # the peak of the connection logs panel
+    assert ">88,000</text>" not in svg  # 90 nights: too many to write each value
     # Dates on the axis: the first and last nights, and more between them, never overlapping.
     dates = [t for t in root.iter(f"{ns}text") if t.get("data-figure") == "chart.date"]
     assert dates[0].text == "2026-03-18" and dates[-1].text == "2026-06-15" and len(dates) >= 8
@@ -234,6 +235,8 @@ def test_chart_marks_a_late_night_and_draws_the_deadline_when_in_scale():
 def test_chart_with_one_run_and_with_none():
     one = render.render_chart([run()], NOW)
     assert "last 1 night<" in one and one.count("<g ") == 4
+    # Few nights: each bar carries its value (a small night beside a big one stays readable).
+    assert ">1,945</text>" in one and ">109,107</text>" in one and ">1 min 15 s</text>" in one
     none = render.render_chart([], NOW)
     ET.fromstring(none[none.index("<svg"):none.index("</svg>") + 6])
     assert "<rect" not in none

@@ -27,6 +27,7 @@ CUTOFF_LABELS = (  # (key in the run's report, short label, what it means)
     ("connection_logs_before", "logs <", "connection logs older than"),
     ("prospects_before", "prospects <", "prospects collected or last contacted before"),
 )
+LABELLED_NIGHTS = 31  # up to a month of nights, each bar carries its value
 MIN_CHART_SLOTS = 10  # a few runs are drawn as bars of sensible width, newest on the right
 
 CSS = """
@@ -338,6 +339,8 @@ def render_chart(nights: list[RunSummary], now: datetime | None = None, width: i
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Last {len(nights)} nights" '
              f'viewBox="0 0 {width} {height}" width="100%" data-figure="chart" data-runs="{len(nights)}">']
 
+    labelled = 0 < len(chronological) <= LABELLED_NIGHTS
+
     def x_of(i: int) -> float:
         return left + (first + i) * slot + (slot - bar_w) / 2
 
@@ -367,6 +370,9 @@ def render_chart(nights: list[RunSummary], now: datetime | None = None, width: i
             if run.status == "failed":
                 parts.append(f'<rect x="{x:.1f}" y="{base + 2}" width="{bar_w:.1f}" height="4" '
                              f'fill="{COLOURS["failed"]}"/>')
+            if labelled:  # few nights: each value written, a small night beside a big one stays readable
+                parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle" '
+                             f'style="font-size:9px">{fmt_int(sum(v for _, v in stack))}</text>')
             parts.append("</g>")
 
     # Duration against the deadline: the bar is the run's duration, the red tick the time the night
@@ -390,6 +396,9 @@ def render_chart(nights: list[RunSummary], now: datetime | None = None, width: i
         fill = COLOURS["late"] if kept is False else COLOURS["duration"]
         if h > 0:
             parts.append(f'<rect x="{x:.1f}" y="{base - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" fill="{fill}"/>')
+        if labelled and run.duration_s is not None:
+            parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{base - h - 3:.1f}" text-anchor="middle" '
+                         f'style="font-size:9px">{_e(fmt_duration(run.duration_s))}</text>')
         budget = budgets[i]
         if budget <= scale:
             yb = base - budget / scale * (panel_h - 4)
