@@ -179,7 +179,7 @@ def test_everything_is_escaped():
     gates = (GateOutcome(gate=evil, passed=False, checks=1, failed=1, failed_checks=evil,
                          docs_href='data-docs/"><script>x</script>'),)
     html = render.render_page(page(runs=[run(run_id=evil, gates=gates)]))
-    assert "<script" not in html
+    assert "<script" not in html.replace(f"<script>{render.NAV_SCRIPT}</script>", "")
     assert "&lt;script&gt;" in html
 
 
@@ -259,10 +259,16 @@ def test_policy_in_force_with_its_legal_basis_and_changes_since_last_run():
     assert "Changed since the last run (which applied the previous values): connection_log_retention_years" in html
 
 
-def test_self_contained_no_script_no_external_resource():
+def test_self_contained_no_external_resource_one_inline_script():
     html = render.render_page(page())
     tags = parse(html).tags
-    assert not [t for t, _ in tags if t in ("script", "link", "iframe", "img")]
+    assert not [t for t, _ in tags if t in ("link", "iframe", "img")]
+    # One inline script, and only the Airflow links' navigation (see render.NAV_SCRIPT): no source,
+    # no address of its own; without it every link is an ordinary link.
+    scripts = [attrs for t, attrs in tags if t == "script"]
+    assert scripts == [{}]
+    assert html.count("<script>") == 1 and f"<script>{render.NAV_SCRIPT}</script>" in html
+    assert "http" not in render.NAV_SCRIPT
     for _, attrs in tags:
         for name in ("src", "href"):
             value = attrs.get(name)
@@ -400,7 +406,7 @@ def test_pending_inactivity_notices_are_counted():
 def test_runs_link_to_airflow_run_and_task_logs():
     html = render.render_page(page())
     rid = "scheduled__2026-06-15T00%3A00%3A00%2B00%3A00"
-    assert f'<a target="_top" href="../dags/gdpr_retention/runs/{rid}" data-figure="run-link">' in html
+    assert f'<a data-airflow href="../dags/gdpr_retention/runs/{rid}" data-figure="run-link">' in html
     assert f'href="../dags/gdpr_retention/runs/{rid}/tasks/report">report log<' in html
     assert f'href="../dags/gdpr_retention/runs/{rid}/tasks/accounts.check_accounts_before">log<' in html
 

@@ -29,6 +29,7 @@ PAGE = """<html><head>
     )
   );
 </script>
+<button class="btn" onclick="clearTableFilters('t1')">Clear Filters</button>
 <table id="t2"></table>
 <script>$('#t2').bootstrapTable(Object.assign({columns: [{'field': 'x'}], data: [{'x': undefined}], toolbar: '#t'}))</script>
 <footer><p>Stay current on everything GX with our newsletter <a href="https://greatexpectations.io/newsletter">Subscribe</a></p></footer>
@@ -39,6 +40,7 @@ def test_page_needs_nothing_from_outside_and_keeps_its_tables():
     out = rewrite_page(PAGE, "../_assets/data_docs-x.css")
     assert not re.search(r"""(?:src|href)\s*=\s*["'](?:https?:)?//|url\(\s*["']?(?:https?:)?//""", out)
     assert "<script" not in out and "newsletter" not in out and "static/" not in out
+    assert "onclick" not in out and "clearTableFilters" not in out
     assert '<link rel="stylesheet" href="../_assets/data_docs-x.css"></head>' in out
     assert ('<table id="t1" class="table table-sm"><thead><tr><th>Check</th><th>Status</th></tr></thead><tbody>'
             '<tr><td><a href="v/a.html">a <b>check</b></a></td><td><i class="fas fa-check-circle"></i></td></tr>'

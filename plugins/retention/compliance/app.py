@@ -2,7 +2,7 @@
 
 Routes (every one behind Airflow's login, see :mod:`retention.compliance.auth`):
 
-``GET /retention/``                 the page (HTML, inline SVG chart, no script)
+``GET /retention/``                 the page (HTML, inline SVG chart, nothing loaded from elsewhere)
 ``GET /retention/api/summary``      the same figures as JSON
 ``GET /retention/proof.csv``        the year of proof, per month, as CSV (for an auditor)
 ``GET /retention/data-docs/{path}`` the Great Expectations Data Docs, read-only, from

@@ -1,4 +1,4 @@
-"""One self-contained HTML page (inline CSS and SVG: no script, no CDN) from the page's figures.
+"""One self-contained HTML page (inline CSS, SVG and one small navigation script; no CDN) from the page's figures.
 
 Pure functions of :class:`retention.compliance.queries.PageData`; every value is escaped. Each figure
 carries a ``data-figure`` attribute (and each run row a ``data-run-id``) so that tests and people
@@ -28,7 +28,17 @@ CUTOFF_LABELS = (  # (key in the run's report, short label, what it means)
     ("prospects_before", "prospects <", "prospects collected or last contacted before"),
 )
 LABELLED_NIGHTS = 31  # up to a month of nights, each bar carries its value
-MIN_CHART_SLOTS = 10  # a few runs are drawn as bars of sensible width, newest on the right
+MIN_CHART_SLOTS = 10
+# The Airflow UI shows the page in a sandboxed iframe that may not navigate the window (no
+# allow-top-navigation), so a link into Airflow would open the whole UI inside the frame. When framed
+# by the UI (same origin), a click on an Airflow link moves the UI's own router instead (its history
+# and a popstate, as the back button does); anywhere else the link is an ordinary link.
+NAV_SCRIPT = (
+    "(function(){var t;try{t=window.top;if(t===window||t.location.origin!==location.origin)return;}"
+    "catch(e){return;}document.addEventListener('click',function(e){var a=e.target.closest('a[data-airflow]');"
+    "if(!a||e.button!==0||e.metaKey||e.ctrlKey||e.shiftKey||e.altKey)return;e.preventDefault();"
+    "t.history.pushState(null,'',a.href);t.dispatchEvent(new t.PopStateEvent('popstate',{state:null}));});})();"
+)  # a few runs are drawn as bars of sensible width, newest on the right
 
 CSS = """
 :root { color-scheme: light; --ok: #1b7f3b; --bad: #c62828; --muted: #5f6b7a; --line: #dde3ea; }
@@ -159,7 +169,7 @@ def render_verdict(data: PageData) -> str:
                 else f"{label}: not kept")
         broken.append(label)
         items.append(f'<li data-promise="{key}" data-state="broken" data-since="{_e(since.as_of.isoformat())}">'
-                     f'✘ {_e(text)} (<a target="_top" href="{_e(airflow_links(last.run_id))}">run</a>)</li>')
+                     f'✘ {_e(text)} (<a data-airflow href="{_e(airflow_links(last.run_id))}">run</a>)</li>')
     if leftover is not None:
         if leftover.clear:
             items.append('<li data-promise="backlog" data-state="kept">✔ Nothing left overdue at its as_of</li>')
@@ -172,7 +182,7 @@ def render_verdict(data: PageData) -> str:
         verdict = '<p class="verdict ok" data-figure="verdict">Every promise kept.</p>'
     return (f'<section id="verdict" class="card {"problem" if broken else "ok"}"><h2>Last night: '
             f'<span data-figure="verdict.night">{_e(fmt_day(last.as_of))}</span></h2>'
-            f'<p class="note">Run <a class="mono" target="_top" href="{_e(airflow_links(last.run_id))}" '
+            f'<p class="note">Run <a class="mono" data-airflow href="{_e(airflow_links(last.run_id))}" '
             f'data-figure="verdict.run">{_e(last.run_id)}</a>, as_of {_e(fmt_instant(last.as_of))}, '
             f"{_e(last.status)} in {_e(fmt_duration(last.duration_s))}.</p>"
             f'{verdict}<ul class="promises">{"".join(items)}</ul></section>')
@@ -260,7 +270,7 @@ def _gate_item(gate: GateOutcome, run_id: str) -> str:
                 '(Data Docs are kept as long as Airflow\'s metadata) or on another host">Data Docs missing</span>')
     task = GATE_TASKS.get(gate.gate)
     if task:
-        docs += f' · <a target="_top" href="{_e(airflow_links(run_id, task))}">log</a>'
+        docs += f' · <a data-airflow href="{_e(airflow_links(run_id, task))}">log</a>'
 
     if gate.passed:
         return (f'<li data-gate="{name}" data-state="passed"><span class="badge passed">passed</span> {name} '
@@ -301,10 +311,10 @@ def render_runs(runs: list[RunSummary]) -> str:
         status = _e(run.status)
         run_href = _e(airflow_links(run.run_id))
         rows.append(
-            f'<tr data-run-id="{_e(run.run_id)}"><td class="mono"><a target="_top" href="{run_href}" '
+            f'<tr data-run-id="{_e(run.run_id)}"><td class="mono"><a data-airflow href="{run_href}" '
             f'data-figure="run-link">{_e(run.run_id)}</a><br>'
             f'<span class="small">started {_e(fmt_instant(run.started_at))} · '
-            f'<a target="_top" href="{_e(airflow_links(run.run_id, "report"))}">report log</a></span></td>'
+            f'<a data-airflow href="{_e(airflow_links(run.run_id, "report"))}">report log</a></span></td>'
             f'<td data-figure="as_of">{_e(fmt_instant(run.as_of))}</td>'
             f'<td><span class="badge {status}" data-figure="status">{status}</span></td>'
             f'<td class="num" data-figure="duration">{_e(fmt_duration(run.duration_s))}</td>'
@@ -519,7 +529,7 @@ def render_page(data: PageData) -> str:
         '<p class="lead">What the nightly <span class="mono">gdpr_retention</span> runs did and what is overdue now. '
         "Read from the pipeline's audit tables and counts of what is past retention: never personal data.</p>"
         f'<p class="meta">Page generated {_e(fmt_instant(data.generated_at))}.</p></header>'
-        f'{"".join(sections)}</body></html>'
+        f'{"".join(sections)}<script>{NAV_SCRIPT}</script></body></html>'
     )
 
 

@@ -41,6 +41,9 @@ a { color: #1f5fa8; }
 nav, .navbar { padding: 8px 20px; border-bottom: 1px solid #dde3ea; background: #f7f9fb; }
 .navbar-brand img, img { display: none; }
 .row { display: flex; flex-wrap: wrap; gap: 16px; } .col, [class*="col-"] { flex: 1 1 320px; min-width: 0; }
+.row > .col-12 { flex: 1 1 100%; } .row > .col-md-2 { flex: 0 1 220px; } .row > .col-md-10 { flex: 1 1 640px; }
+[id$="-toolbar"], .btn { display: none; }
+.table-responsive, .ge-section { overflow-x: auto; }
 .card { border: 1px solid #dde3ea; border-radius: 6px; margin: 10px 0; }
 .card-header { padding: 8px 12px; background: #f7f9fb; border-bottom: 1px solid #dde3ea; font-weight: 600; }
 .card-body { padding: 8px 12px; }
@@ -79,6 +82,7 @@ _FOOTER = re.compile(r"<footer\b[^>]*>.*?</footer>\s*", re.S | re.I)
 _VENDOR_LINK = re.compile(r"<a\b[^>]*\bhref\s*=\s*[\"']https?://[^\"']*greatexpectations\.io[^\"']*[\"'][^>]*>(.*?)</a>",
                           re.S | re.I)
 _HEAD_END = re.compile(r"</head>", re.I)
+_EVENT_HANDLER = re.compile(r"""\s+on[a-z]+\s*=\s*(?:"[^"]*"|'[^']*')""", re.I)
 _EXTERNAL_CSS_URL = re.compile(r"url\(\s*[\"']?(?:https?:)?//[^)]*\)", re.I)
 
 
@@ -127,6 +131,7 @@ def rewrite_page(text: str, stylesheet_href: str) -> str:
     text = _EXTERNAL_TAG.sub("", text)
     text = _STATIC_TAG.sub("", text)
     text = _SCRIPT.sub("", text)
+    text = _EVENT_HANDLER.sub("", text)  # onclick="clearTableFilters(...)": the functions are gone
     text = _EXTERNAL_CSS_URL.sub("none", text)
     text = _FOOTER.sub("", text)
     text = _VENDOR_LINK.sub(lambda m: m.group(1), text)
