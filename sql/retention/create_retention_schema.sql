@@ -123,3 +123,14 @@ create table if not exists retention.inactivity_notices (
     anonymise_on     date not null,
     listed_at        timestamptz not null default clock_timestamp()
 );
+
+-- Alerts the pipeline sent (failed run, failed gate, missed deadline): event, run and channel, never
+-- a recipient or a message. Written after the channel accepted the alert; the year of proof counts them.
+create table if not exists retention.alerts_sent (
+    id       bigint generated always as identity primary key,
+    event    text not null,
+    run_id   text,
+    channel  text not null,
+    sent_at  timestamptz not null default clock_timestamp()
+);
+create index if not exists alerts_sent_sent_at_idx on retention.alerts_sent (sent_at);

@@ -57,6 +57,21 @@ cross join generate_series(1, 3) as c
 where not r.dry_run and r.run_id <> 'manual__first_try'
   and not (r.as_of = %(failed)s and g.gate in ('connection_logs_after', 'prospects_after', 'warehouse_after'));
 
+-- Alerts the notifier recorded: the failed night's two (sent the morning after), the late night's, a
+-- night that never ran (no run id), and one of a run older than the year.
+insert into retention.alerts_sent (event, run_id, channel, sent_at)
+select e.event, r.run_id, 'email', r.as_of + interval '5 hours'
+from retention.runs as r
+cross join (values ('gate_failed'), ('run_failed')) as e (event)
+where r.as_of = %(failed)s and not r.dry_run;
+
+insert into retention.alerts_sent (event, run_id, channel, sent_at)
+select 'deadline_missed', run_id, 'webhook', as_of + interval '4 hours' from retention.runs where as_of = %(late)s;
+
+insert into retention.alerts_sent (event, run_id, channel, sent_at)
+values ('deadline_missed', null, 'email', '2026-05-20T04:00:00+00:00'),
+       ('run_failed', 'scheduled__2025-06-20T00:00:00+00:00', 'email', '2025-06-20T05:00:00+00:00');
+
 insert into retention.inactivity_notices (account_id, notice_due_on, anonymise_on)
 select n, %(last)s::date + (n %% 40) - 5, %(last)s::date + (n %% 40) + 25
 from generate_series(1, 400) as n;
@@ -91,7 +106,7 @@ def test_a_year_of_nightly_runs(databases, tmp_path, capsys):
         for statement in SEED_SQL.split(";\n\n"):
             conn.execute(statement, params)
         conn.execute("analyze retention.runs, retention.rule_audit, retention.quality_results, "
-                     "retention.inactivity_notices")
+                     "retention.inactivity_notices, retention.alerts_sent")
     # Data Docs of the last night only are still on disk (older ones were removed by the maintenance).
     last_run = "scheduled__2026-06-15T00:00:00+00:00"
     for gate in ("accounts_before", "accounts_after", "warehouse_after", "connection_logs_after", "prospects_after"):
@@ -148,8 +163,13 @@ def test_a_year_of_nightly_runs(databases, tmp_path, capsys):
         assert (april.runs_failed, april.gates_failed, april.alerts) == (1, 1, 2)
         february = next(m for m in data.months if m.month.month == 2)
         assert february.late == 1 and february.alerts == 1
+        # Alerts sent, as the notifier recorded them: per month of the run's as_of, else of sending.
+        sent = {m.month.strftime("%Y-%m"): m.alerts_sent for m in data.months if m.alerts_sent}
+        assert sent == {"2026-04": 2, "2026-02": 1, "2026-05": 1}
         csv_lines = proof_csv(data.months).splitlines()
         assert len(csv_lines) == 13 and csv_lines[1].startswith("2025-07,31,31,0,")
+        assert csv_lines[0].endswith(",alerts_raised,alerts_sent")
+        assert next(line for line in csv_lines if line.startswith("2026-04,")).endswith(",2,2")
 
         # The failed night's strip cell and its missing Data Docs; the last night's Data Docs linked.
         assert 'data-gate-cell="accounts_after" data-state="failed"' in html
@@ -173,6 +193,8 @@ def test_a_year_of_nightly_runs(databases, tmp_path, capsys):
             "select_run_history": (load_sql("compliance/select_run_history"), {"table_runs": 10}),
             "select_gate_results": (load_sql("compliance/select_gate_results"),
                                     {"run_ids": [r.run_id for r in chart]}),
+            "count_alerts_sent": (load_sql("compliance/count_alerts_sent"),
+                                  {"since": datetime(2025, 7, 1, tzinfo=timezone.utc)}),
         }
         with eng.connect() as conn, conn.begin():
             conn.execute(text("set local enable_seqscan = off"))

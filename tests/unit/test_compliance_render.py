@@ -427,18 +427,20 @@ def test_year_of_proof_per_month_and_as_csv():
                 finished_at=AS_OF - timedelta(days=i, hours=-2, seconds=-75),
                 status="failed" if i == 20 else "success", gates_failed=1 if i == 20 else 0, gates_recorded=5)
             for i in range(400)]
-    months = proof_by_month(runs, NOW)
+    months = proof_by_month(runs, NOW, {datetime(2026, 5, 1).date(): 3})
     assert [m.month.isoformat() for m in months][:3] == ["2026-06-01", "2026-05-01", "2026-04-01"]
     assert len(months) == 12 and months[-1].month.isoformat() == "2025-07-01"
     june, may = months[0], months[1]
     assert (june.nights, june.runs, june.runs_failed) == (15, 15, 0)
     assert (may.nights, may.runs_failed, may.gates_failed, may.alerts) == (31, 1, 1, 2)  # 2026-05-26 failed
+    assert (may.alerts_sent, june.alerts_sent) == (3, 0)
     assert june.anonymised == {"deceased": 50 * 15, "closed": 475 * 15, "inactive": 1420 * 15}
     csv_text = proof_csv(months)
     lines = csv_text.split("\r\n")
     assert lines[0] == ",".join(PROOF_COLUMNS)
     assert lines[1].startswith("2025-07,31,31,0,1550,14725,44020,3382317,22785,0,0,0")
     assert lines[12].startswith("2026-06,15,15,0,")
+    assert lines[11].endswith(",1,0,2,3")  # gates failed, late runs, alerts due, alerts sent
     html = render.render_page(replace(page(), runs=runs))
     assert 'href="proof.csv"' in html and "@media print" in html
     assert '<tr data-month="2026-05">' in html

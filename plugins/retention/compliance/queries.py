@@ -160,6 +160,7 @@ class MonthProof:
     prospects_purged: int
     gates_failed: int
     late: int  # runs that did not finish by their 06:00 deadline
+    alerts_sent: int = 0  # recorded by the notifier once the channel accepted them (retention.alerts_sent)
 
     @property
     def alerts(self) -> int:
@@ -177,6 +178,7 @@ class PageData:
     generated_at: datetime
     notices: Notices | None = None
     backlog_at_last_run: Backlog | None = None  # measured at the last as_of, when that is stale
+    alerts_by_month: dict[date, int] = field(default_factory=dict)
 
     @property
     def recent_runs(self) -> list[RunSummary]:
@@ -202,7 +204,7 @@ class PageData:
 
     @property
     def months(self) -> list[MonthProof]:
-        return proof_by_month(self.runs, self.generated_at)
+        return proof_by_month(self.runs, self.generated_at, self.alerts_by_month)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -289,17 +291,24 @@ def nights_of(runs: list[RunSummary]) -> list[RunSummary]:
     return [by_night[night] for night in sorted(by_night, reverse=True)]
 
 
-def proof_by_month(runs: list[RunSummary], now: datetime) -> list[MonthProof]:
-    """Per month of as_of (UTC), the PROOF_MONTHS months that end with the latest as_of's month, newest
-    first; months without a run are listed with zeros (a month with no night is itself a finding)."""
-    if not runs:
-        return []
-    last = max(r.as_of for r in runs).astimezone(timezone.utc)
+def proof_months(last_as_of: datetime) -> list[date]:
+    """The PROOF_MONTHS first days of month that end with the last as_of's month, newest first."""
+    last = last_as_of.astimezone(timezone.utc)
     months = []
     year, month = last.year, last.month
     for _ in range(PROOF_MONTHS):
         months.append(date(year, month, 1))
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return months
+
+
+def proof_by_month(runs: list[RunSummary], now: datetime,
+                   alerts_by_month: dict[date, int] | None = None) -> list[MonthProof]:
+    """Per month of as_of (UTC), the PROOF_MONTHS months that end with the latest as_of's month, newest
+    first; months without a run are listed with zeros (a month with no night is itself a finding)."""
+    if not runs:
+        return []
+    months = proof_months(max(r.as_of for r in runs))
     per: dict[date, list[RunSummary]] = {m: [] for m in months}
     for run in runs:
         utc = run.as_of.astimezone(timezone.utc)
@@ -316,20 +325,21 @@ def proof_by_month(runs: list[RunSummary], now: datetime) -> list[MonthProof]:
             logs_purged=sum(r.logs_purged for r in chosen), prospects_purged=sum(r.prospects_purged for r in chosen),
             gates_failed=sum(r.gates_failed for r in chosen),
             late=sum(1 for r in chosen if r.deadline_kept(now) is False),
+            alerts_sent=(alerts_by_month or {}).get(key, 0),
         ))
     return proofs
 
 
 PROOF_COLUMNS = ("month", "nights", "runs", "runs_failed", "anonymised_deceased", "anonymised_closed",
                  "anonymised_inactive", "connection_logs_purged", "prospects_purged", "gates_failed", "late_runs",
-                 "alerts_raised")
+                 "alerts_raised", "alerts_sent")
 
 
 def proof_rows(months: list[MonthProof]) -> list[tuple[Any, ...]]:
     """The year of proof as rows of PROOF_COLUMNS, oldest month first (the CSV and the printed table)."""
     return [(m.month.strftime("%Y-%m"), m.nights, m.runs, m.runs_failed, m.anonymised["deceased"],
              m.anonymised["closed"], m.anonymised["inactive"], m.logs_purged, m.prospects_purged, m.gates_failed,
-             m.late, m.alerts) for m in reversed(months)]
+             m.late, m.alerts, m.alerts_sent) for m in reversed(months)]
 
 
 def proof_csv(months: list[MonthProof]) -> str:
@@ -459,6 +469,13 @@ def read_notices(conn: Connection, on: date) -> Notices:
                    first_anonymisation_on=row["first_anonymisation_on"], listed_at=row["listed_at"])
 
 
+def read_alerts_by_month(conn: Connection, last_as_of: datetime | None) -> dict[date, int]:
+    if last_as_of is None:
+        return {}
+    since = datetime.combine(proof_months(last_as_of)[-1], time(0), tzinfo=timezone.utc)
+    return {row["month"].date(): int(row["alerts"]) for row in _rows(conn, "count_alerts_sent", {"since": since})}
+
+
 def read_page(eng: Engine, *, now: datetime | None = None, docs_root: Path | None = None) -> PageData:
     """All the page's figures in one REPEATABLE READ, READ ONLY snapshot (they agree with each other).
 
@@ -479,4 +496,5 @@ def read_page(eng: Engine, *, now: datetime | None = None, docs_root: Path | Non
             at_last = read_backlog(conn, data.last_as_of, policy) if data.stale else None
             notices_on = (data.last_as_of if data.stale else now).astimezone(timezone.utc).date()
             notices = read_notices(conn, notices_on)
-    return replace(data, notices=notices, backlog_at_last_run=at_last)
+            alerts = read_alerts_by_month(conn, data.last_as_of)
+    return replace(data, notices=notices, backlog_at_last_run=at_last, alerts_by_month=alerts)

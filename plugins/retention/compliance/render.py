@@ -467,7 +467,7 @@ def render_proof(months: list[MonthProof]) -> str:
               "anonymised_deceased": "Anonymised deceased", "anonymised_closed": "Anonymised closed",
               "anonymised_inactive": "Anonymised inactive", "connection_logs_purged": "Logs purged",
               "prospects_purged": "Prospects purged", "gates_failed": "Gates failed", "late_runs": "Late runs",
-              "alerts_raised": "Alerts raised"}
+              "alerts_raised": "Alerts due", "alerts_sent": "Alerts sent"}
     head = "".join(f'<th class="{"" if c == "month" else "num"}">{_e(labels[c])}</th>' for c in PROOF_COLUMNS)
     rows = []
     for row in reversed(proof_rows(months)):  # newest month first on screen
@@ -479,8 +479,8 @@ def render_proof(months: list[MonthProof]) -> str:
     return ('<section id="proof"><h2>A year of proof</h2>'
             "<p class=\"note\">Per month of the runs' as_of (UTC), from the audit tables: accounts anonymised "
             "per reason, connection logs and prospects purged, gates failed, runs that failed or finished after "
-            "06:00 Europe/Paris, and the alerts those raise (one per failed run, failed gate and late run; their "
-            'delivery is in the task logs). <a href="proof.csv" download data-figure="proof.csv">Download as CSV</a>'
+            "06:00 Europe/Paris, the alerts those call for (one per failed run, failed gate and late run) and the "
+            'alerts sent (recorded once their channel accepted them). <a href="proof.csv" download data-figure="proof.csv">Download as CSV</a>'
             " · print this page (Ctrl+P) for a PDF: the printout keeps the verdict and this table.</p>"
             f'<div style="overflow-x:auto"><table><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table></div></section>')
