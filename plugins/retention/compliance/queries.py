@@ -470,7 +470,13 @@ def read_notices(conn: Connection, on: date) -> Notices:
 
 
 def read_alerts_by_month(conn: Connection, last_as_of: datetime | None) -> dict[date, int]:
+    """Alerts sent per month; none before the first run of a version that records them has migrated
+    the schema (the page is deployed with the api-server, the table comes with the next run)."""
+    from sqlalchemy import text
+
     if last_as_of is None:
+        return {}
+    if conn.execute(text("select to_regclass('retention.alerts_sent') is null")).scalar_one():
         return {}
     since = datetime.combine(proof_months(last_as_of)[-1], time(0), tzinfo=timezone.utc)
     return {row["month"].date(): int(row["alerts"]) for row in _rows(conn, "count_alerts_sent", {"since": since})}
