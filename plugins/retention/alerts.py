@@ -86,10 +86,12 @@ class RetentionAlertNotifier(BaseNotifier):
         return channel
 
     def _send(self, message: dict[str, Any]) -> None:
-        if self._channel() == "webhook":
+        channel = self._channel()
+        if channel == "webhook":
             post_webhook(message)
         else:
             self._send_email(message)
+        record_sent(message, channel)
 
     def _recipients(self) -> list[str]:
         configured = os.environ.get("RETENTION_ALERT_EMAILS") or self.to or ""
@@ -232,6 +234,28 @@ def _links(dag_id: str, run_id: str | None, task_id: str | None) -> dict[str, st
     if task_id:
         links["task"] = f"{run}/tasks/{quote(task_id, safe='')}"
     return links
+
+
+def record_sent(message: dict[str, Any], channel: str) -> None:
+    """Write the sent alert to ``retention.alerts_sent`` (the Retention page's year of proof counts it).
+    The alert is already out: a database that cannot take the row is logged, never raised."""
+    from airflow.exceptions import AirflowNotFoundException
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from retention.db import APP_DB_CONN_ID, make_engine, run_sql, url_from_connection
+
+    try:
+        url = url_from_connection(APP_DB_CONN_ID)
+        url += ("&" if "?" in url else "?") + f"connect_timeout={_DB_TIMEOUT_S}"
+        engine = make_engine(url, application_name="gdpr_retention:alerts")
+        try:
+            with engine.begin() as conn:
+                run_sql(conn, "retention/insert_alert_sent", event=message["event"], run_id=message.get("run_id"),
+                        channel=channel)
+        finally:
+            engine.dispose()
+    except (SQLAlchemyError, AirflowNotFoundException) as exc:
+        log.warning("alert %s sent but not recorded in retention.alerts_sent: %s", message["event"], type(exc).__name__)
 
 
 def read_counts(run_id: str) -> dict[str, Any]:

@@ -1522,6 +1522,55 @@ def generate(
     return counts
 
 
+# Daily rates of what happens on the platform between two demo nights (per 10,000 live accounts or
+# prospects, or per day): enough that every night has work under every rule at the demo's size.
+ADVANCE_RATES = {"close": 15, "deceased": 3, "login": 60, "object": 5, "visitors_per_day": 300,
+                 "prospects_per_day": 20}
+
+
+def advance(conninfo: str, from_as_of: str | datetime, to_as_of: str | datetime, seed: int,
+            rates: dict[str, float] | None = None) -> dict[str, int]:
+    """What the platform does between two nights, in (from_as_of, to_as_of]: members close their
+    account, deaths are reported, members log in (activity event + connection log), visitors browse,
+    prospects are collected and some object. Set-based (sql/synthetic/*.sql), one transaction;
+    deterministic for (seed, from_as_of, to_as_of): which rows and when come from a hash, never the
+    wall clock or a random state. Returns the rows touched per kind."""
+    import psycopg
+    from sqlalchemy import create_engine, text
+
+    from retention.sqlfiles import load_sql
+
+    start, end = _parse_as_of(from_as_of), _parse_as_of(to_as_of)
+    if end <= start:
+        raise SyntheticDataError("to_as_of must be after from_as_of")
+    if seed < 0:
+        raise SyntheticDataError("seed must be a non-negative integer")
+    rates = {**ADVANCE_RATES, **(rates or {})}
+    tag = f"{seed}:{start.isoformat()}:{end.isoformat()}"
+    common = {"from_as_of": start, "to_as_of": end, "tag": tag,
+              "days": (end - start).total_seconds() / 86_400}
+    steps = (
+        ("closed", "close_accounts", {"per_10k": rates["close"]}),
+        ("deceased", "report_deceased_accounts", {"per_10k": rates["deceased"]}),
+        ("logins", "insert_logins", {"per_10k": rates["login"]}),
+        ("visitor_logs", "insert_visitor_logs", {"per_day": rates["visitors_per_day"]}),
+        ("prospects", "insert_prospects", {"per_day": rates["prospects_per_day"],
+                                           "tag_slug": f"{seed}-{end:%Y%m%d%H%M%S}"}),
+        ("objections", "object_prospects", {"per_10k": rates["object"]}),
+    )
+    # A URL or a key=value conninfo (the demo's), as psycopg takes both.
+    engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(conninfo))
+    counts: dict[str, int] = {}
+    try:
+        with engine.begin() as conn:
+            for name, sql_name, params in steps:
+                result = conn.execute(text(load_sql(f"synthetic/{sql_name}")), {**common, **params})
+                counts[name] = int(result.first()[0]) if result.returns_rows else int(result.rowcount)
+    finally:
+        engine.dispose()
+    return counts
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m retention.synthetic",

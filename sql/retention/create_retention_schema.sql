@@ -22,6 +22,8 @@ create table if not exists retention.runs (
     report       jsonb
 );
 create index if not exists runs_as_of_idx on retention.runs (as_of);
+-- The Retention page's "last runs" (newest started first) without sorting the whole history.
+create index if not exists runs_started_at_idx on retention.runs (started_at, run_id) where not dry_run;
 
 -- The accounts ledger: one row per planned batch. The id range exists only while the batch is in
 -- flight; the row that marks the batch done is written in the same transaction as the scrub.
@@ -121,3 +123,14 @@ create table if not exists retention.inactivity_notices (
     anonymise_on     date not null,
     listed_at        timestamptz not null default clock_timestamp()
 );
+
+-- Alerts the pipeline sent (failed run, failed gate, missed deadline): event, run and channel, never
+-- a recipient or a message. Written after the channel accepted the alert; the year of proof counts them.
+create table if not exists retention.alerts_sent (
+    id       bigint generated always as identity primary key,
+    event    text not null,
+    run_id   text,
+    channel  text not null,
+    sent_at  timestamptz not null default clock_timestamp()
+);
+create index if not exists alerts_sent_sent_at_idx on retention.alerts_sent (sent_at);

@@ -100,6 +100,19 @@ def test_old_runs_records_and_logs_go_recent_ones_stay(airflow_home):
     age_run(home, old_run, as_of - timedelta(days=200))
     old_log = write_task_log(home, old_run, as_of - timedelta(days=200))
     new_log = write_task_log(home, new_run, as_of - timedelta(days=10))
+    # Data Docs: an old run's (two gates), a recent run's, and the shared stylesheet (old, it stays).
+    docs = home / "data_docs"
+    old_docs, new_docs = docs / "manual__old", docs / "manual__recent"
+    for run_dir, age in ((old_docs, 200), (new_docs, 10)):
+        for gate in ("accounts_before", "accounts_after"):
+            page = run_dir / gate / "index.html"
+            page.parent.mkdir(parents=True, exist_ok=True)
+            page.write_text("<html></html>")
+            os.utime(page, ((as_of - timedelta(days=age)).timestamp(),) * 2)
+    sheet = docs / "_assets" / "data_docs-0.css"
+    sheet.parent.mkdir(parents=True)
+    sheet.write_text("body {}")
+    os.utime(sheet, ((as_of - timedelta(days=400)).timestamp(),) * 2)
     dp_log = home / "logs" / "dag_processor" / "old-parse.log"
     dp_log.parent.mkdir(parents=True, exist_ok=True)
     dp_log.write_text("parsed\n")
@@ -115,7 +128,8 @@ def test_old_runs_records_and_logs_go_recent_ones_stay(airflow_home):
     dry = run_command(env, "--as-of", as_of.isoformat(), "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "would delete 2 file(s)" in dry.stdout
-    assert counts(old_run)["dag_run"] == 1 and old_log.exists()
+    assert "data docs: would delete 1 run(s), 2 file(s)" in dry.stdout
+    assert counts(old_run)["dag_run"] == 1 and old_log.exists() and old_docs.exists()
 
     # The real run: cutoff = as_of - 90 days (the policy's value).
     done = run_command(env, "--as-of", as_of.isoformat())
@@ -127,12 +141,15 @@ def test_old_runs_records_and_logs_go_recent_ones_stay(airflow_home):
     assert rows(home, "select count(*) from dag where dag_id = 'retention_probe'")[0][0] == 1, "the DAG stays"
     assert not old_log.exists() and not old_log.parent.parent.exists(), "the old run's log folder is gone"
     assert new_log.exists() and not dp_log.exists()
+    assert "data docs: deleted 1 run(s), 2 file(s)" in done.stdout
+    assert not old_docs.exists() and (new_docs / "accounts_after" / "index.html").exists() and sheet.exists()
     assert not list(home.glob("**/_airflow_deleted__*")), "no archive tables"
     assert not rows(home, "select name from sqlite_master where name like '\\_airflow\\_deleted\\_\\_%' escape '\\'")
 
     # Idempotent: a second pass finds nothing more.
     again = run_command(env, "--as-of", as_of.isoformat())
     assert again.returncode == 0 and "deleted 0 file(s)" in again.stdout
+    assert "data docs: deleted 0 run(s)" in again.stdout
     assert counts(new_run)["dag_run"] == 1
 
 

@@ -121,6 +121,9 @@ def test_failed_gate_and_failed_run_are_emailed_with_counts_and_links(databases,
     assert {"accounts", "connection_logs", "prospects", "gate app_schema", "gate accounts_before"} \
         <= set(incomplete[18:].split(", "))
     assert_no_personal_value("".join(capfd.readouterr()))
+    # Each alert, once the channel took it, is recorded for the year of proof (what, which run, how).
+    assert p.rows("select event, run_id, channel from retention.alerts_sent order by event") == [
+        ("gate_failed", outcome.run_id, "email"), ("run_failed", outcome.run_id, "email")]
 
 
 def test_failed_gate_and_failed_run_are_posted_to_the_webhook(databases, webhook_endpoint, capfd):
@@ -202,6 +205,8 @@ def test_watchdog_alerts_a_night_unfinished_at_0600_paris_and_stays_silent_on_a_
         in subjects
     assert f"[gdpr_retention] run not finished by its deadline (06:00 Europe/Paris) (run {late_id})" in subjects
     assert len(subjects) == 2
+    assert p.rows("select run_id, count(*) from retention.alerts_sent where event = 'deadline_missed' "
+                  "group by run_id order by run_id nulls first") == [(None, 1), (late_id, 2)]
 
 
 def test_error_messages_other_than_ours_are_withheld():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -98,6 +99,24 @@ def test_no_rows_gate_counts_offenders_without_leaking_them(db_url, tmp_path, ca
     html = "\n".join(p.read_text() for p in pages)
     assert "No deletion candidate is under legal hold" in html
     assert "timestamptz &#39;2026-06-15T00:00:00+00:00&#39;" in html or "timestamptz '2026-06-15" in html
+
+    # Offline and small: no request can leave the machine, no script, no vendor footer, no static/
+    # copy per site; one shared stylesheet beside the runs, linked relatively from every page.
+    site = docs_dir / "pre_delete"
+    every_page = sorted(site.rglob("*.html"))
+    assert not (site / "static").exists()
+    sheets = list((tmp_path / "_assets").glob("data_docs-*.css"))
+    assert len(sheets) == 1
+    for page in every_page:
+        text = page.read_text()
+        assert not re.search(r"""(?:src|href)\s*=\s*["'](?:https?:)?//|url\(\s*["']?(?:https?:)?//""", text), page
+        assert "<script" not in text and "newsletter" not in text and "static/" not in text
+        linked = re.search(r'<link rel="stylesheet" href="([^"]+)">', text).group(1)
+        assert (page.parent / linked).resolve() == sheets[0].resolve()
+    front = index.read_text()
+    assert front.count("<tr>") >= 1 + 2 + 1 + 2  # the two index tables drawn: a header and a row per check
+    assert "no_candidate_under_legal_hold" in front
+    assert sum(p.stat().st_size for p in site.rglob("*") if p.is_file()) < 200_000
 
     assert_secret_nowhere(gate, docs_dir, caplog, capsys)
     assert "gate pre_delete: FAILED, 1/2 checks passed" in caplog.text

@@ -179,35 +179,65 @@ def test_everything_is_escaped():
     gates = (GateOutcome(gate=evil, passed=False, checks=1, failed=1, failed_checks=evil,
                          docs_href='data-docs/"><script>x</script>'),)
     html = render.render_page(page(runs=[run(run_id=evil, gates=gates)]))
-    assert "<script" not in html
+    assert "<script" not in html.replace(f"<script>{render.NAV_SCRIPT}</script>", "")
     assert "&lt;script&gt;" in html
 
 
-def test_chart_is_inline_svg_with_one_bar_group_per_run_and_failed_runs_marked():
+def test_chart_is_inline_svg_with_one_bar_group_per_night_dates_durations_and_gate_strip():
+    gates_failed = (GateOutcome(gate="accounts_before", passed=True), GateOutcome(gate="accounts_after", passed=False))
     runs = [run(run_id=f"run{i:02d}", as_of=AS_OF - timedelta(days=i), status="failed" if i == 3 else "success",
-                logs_purged=1000 * i) for i in range(90)]
-    html = render.render_chart(runs)
+                started_at=AS_OF - timedelta(days=i) + timedelta(hours=1),
+                finished_at=AS_OF - timedelta(days=i) + timedelta(hours=1, seconds=40), duration_s=40.0,
+                logs_purged=1000 * i, **({"gates": gates_failed} if i == 3 else {})) for i in range(90)]
+    html = render.render_chart(runs, NOW)
     svg = html[html.index("<svg"):html.index("</svg>") + len("</svg>")]
     root = ET.fromstring(svg)  # well-formed XML
     ns = "{http://www.w3.org/2000/svg}"
     groups = [g for g in root.iter(f"{ns}g")]
-    assert len(groups) == 3 * 90  # three panels, one group per run
+    assert len(groups) == 4 * 90  # three count panels and the duration panel, one group per night
     assert root.get("data-runs") == "90"
-    red = [r for r in root.iter(f"{ns}rect") if r.get("fill") == render.COLOURS["failed"]]
-    assert len(red) == 3  # the failed run, once per panel
+    red = [r for r in root.iter(f"{ns}rect") if r.get("fill") == render.COLOURS["failed"] and r.get("height") == "4"]
+    assert len(red) == 3  # the failed run, once per count panel
     titles = [t.text for t in root.iter(f"{ns}title")]
-    assert any(t.startswith("run89 | as_of 2026-03-18 00:00:00 UTC | success | logs 89,000") for t in titles)
-    assert "Last 90 runs" in html
-    # Oldest on the left: run89 (oldest as_of) is drawn before run00.
+    assert any(t.startswith("2026-03-18 | run89 | success | logs 89,000") for t in titles)
+    assert "last 90 nights" in html
     order = [g.get("data-run-id") for g in groups[:90]]
-    assert order[0] == "run89" and order[-1] == "run00"
+    assert order[0] == "run89" and order[-1] == "run00"  # oldest on the left
     assert "89,000" in svg  # the peak of the connection logs panel
+    assert ">88,000</text>" not in svg  # 90 nights: too many to write each value
+    # Dates on the axis: the first and last nights, and more between them, never overlapping.
+    dates = [t for t in root.iter(f"{ns}text") if t.get("data-figure") == "chart.date"]
+    assert dates[0].text == "2026-03-18" and dates[-1].text == "2026-06-15" and len(dates) >= 8
+    xs = [float(t.get("x")) for t in dates]
+    assert all(b - a >= 60 for a, b in zip(xs, xs[1:], strict=False))
+    # Every night kept its deadline (40 s, started at 01:00 UTC, 03:00 Paris).
+    assert {g.get("data-deadline") for g in groups if g.get("data-deadline")} == {"kept"}
+    # The gate strip: a cell per gate and night; the failed gate of run03 is red.
+    cells = [r for r in root.iter(f"{ns}rect") if r.get("data-gate-cell")]
+    assert len(cells) == len(EXPECTED_GATES) * 90
+    assert sum(1 for c in cells if c.get("data-state") == "failed") == 1
+    assert sum(1 for c in cells if c.get("data-state") == "passed") == len(EXPECTED_GATES) * 89 + 1
+
+
+def test_chart_marks_a_late_night_and_draws_the_deadline_when_in_scale():
+    late = run(run_id="late", started_at=AS_OF + timedelta(minutes=5), finished_at=AS_OF + timedelta(hours=5),
+               duration_s=5 * 3600 - 300)
+    ok = run(run_id="ok", as_of=AS_OF - timedelta(days=1), started_at=AS_OF - timedelta(days=1, minutes=-5),
+             finished_at=AS_OF - timedelta(days=1, minutes=-65), duration_s=3600)
+    svg = render.render_chart([late, ok], NOW)
+    root = ET.fromstring(svg[svg.index("<svg"):svg.index("</svg>") + 6])
+    states = {g.get("data-run-id"): g.get("data-deadline") for g in root.iter("{http://www.w3.org/2000/svg}g")
+              if g.get("data-deadline")}
+    assert states == {"late": "missed", "ok": "kept"}  # 06:00 Paris on 2026-06-15 is 04:00 UTC
+    assert 'stroke="#c62828" stroke-width="2"' in svg  # the deadline tick is drawn
 
 
 def test_chart_with_one_run_and_with_none():
-    one = render.render_chart([run()])
-    assert "Last 1 run<" in one and one.count("<g ") == 3
-    none = render.render_chart([])
+    one = render.render_chart([run()], NOW)
+    assert "last 1 night<" in one and one.count("<g ") == 4
+    # Few nights: each bar carries its value (a small night beside a big one stays readable).
+    assert ">1,945</text>" in one and ">109,107</text>" in one and ">1 min 15 s</text>" in one
+    none = render.render_chart([], NOW)
     ET.fromstring(none[none.index("<svg"):none.index("</svg>") + 6])
     assert "<rect" not in none
 
@@ -229,10 +259,16 @@ def test_policy_in_force_with_its_legal_basis_and_changes_since_last_run():
     assert "Changed since the last run (which applied the previous values): connection_log_retention_years" in html
 
 
-def test_self_contained_no_script_no_external_resource():
+def test_self_contained_no_external_resource_one_inline_script():
     html = render.render_page(page())
     tags = parse(html).tags
-    assert not [t for t, _ in tags if t in ("script", "link", "iframe", "img")]
+    assert not [t for t, _ in tags if t in ("link", "iframe", "img")]
+    # One inline script, and only the Airflow links' navigation (see render.NAV_SCRIPT): no source,
+    # no address of its own; without it every link is an ordinary link.
+    scripts = [attrs for t, attrs in tags if t == "script"]
+    assert scripts == [{}]
+    assert html.count("<script>") == 1 and f"<script>{render.NAV_SCRIPT}</script>" in html
+    assert "http" not in render.NAV_SCRIPT
     for _, attrs in tags:
         for name in ("src", "href"):
             value = attrs.get(name)
@@ -273,6 +309,8 @@ def test_gate_outcomes_list_every_expected_gate_in_pipeline_order(tmp_path: Path
     rows = [{"gate": "prospects_after", "passed": False, "checks": 2, "failed": 1, "failed_checks": "x",
              "data_docs": str(tmp_path / "r" / "prospects_after" / "index.html")},
             {"gate": "extra_gate", "passed": True, "checks": 1, "failed": 0, "failed_checks": "", "data_docs": None}]
+    (tmp_path / "r" / "prospects_after").mkdir(parents=True)
+    (tmp_path / "r" / "prospects_after" / "index.html").write_text("<html></html>")
     outcomes = gate_outcomes(rows, tmp_path)
     assert [o.gate for o in outcomes] == [*EXPECTED_GATES, "extra_gate"]
     by_gate = {o.gate: o for o in outcomes}
@@ -313,3 +351,129 @@ def test_data_map_is_shown_as_the_record_of_processing():
             "<td>identity</td><td>yes</td>") in section
     assert "erase file" in section and "aggregate into stats.language_levels" in section
     assert '<section id="datamap">' not in render.render_page(page()), "no map rows, no section"
+
+
+# The verdict first, the overdue figures at their instant, notices, the year of proof.
+
+
+def test_verdict_every_promise_kept():
+    parsed = parse(render.render_page(page()))
+    assert parsed.figures[(None, "verdict")] == "Every promise kept."
+    assert parsed.figures[(None, "verdict.night")] == "2026-06-15"
+    assert parsed.attrs_of[(None, "verdict.run")]["href"] == "../dags/gdpr_retention/runs/scheduled__2026-06-15T00%3A00%3A00%2B00%3A00"
+
+
+def test_verdict_names_the_broken_promise_and_since_which_night():
+    failed = (GateOutcome(gate="accounts_before", passed=False, checks=1, failed=1),)
+    runs = [run(run_id=f"r{i}", as_of=AS_OF - timedelta(days=i), started_at=AS_OF - timedelta(days=i, hours=-2),
+                finished_at=AS_OF - timedelta(days=i, hours=-2, seconds=-75), gates=failed if i < 3 else
+                tuple(GateOutcome(gate=g, passed=True) for g in EXPECTED_GATES)) for i in range(5)]
+    html = render.render_page(page(runs=runs))
+    parsed = parse(html)
+    assert parsed.figures[(None, "verdict")] == "Not kept: Every quality gate passed."
+    assert re.search(r'data-promise="gates" data-state="broken" data-since="2026-06-13T00:00:00\+00:00">'
+                     r"✘ Every quality gate passed: not kept since the night of 2026-06-13", html)
+    assert 'data-promise="ran" data-state="kept"' in html
+    assert 'data-promise="deadline" data-state="kept"' in html
+
+
+def test_stale_history_is_said_plainly_not_raised_as_an_alarm():
+    at_now = backlog(accounts={"deceased": 2, "closed": 40, "inactive": 7}, connection_logs=900)
+    at_last = replace(backlog(), as_of=AS_OF)
+    data = replace(page(), generated_at=AS_OF + timedelta(days=174), backlog=replace(at_now, as_of=AS_OF + timedelta(days=174)),
+                   backlog_at_last_run=at_last)
+    assert data.stale
+    html = render.render_page(data)
+    parsed = parse(html)
+    assert "Problem" not in html
+    assert parsed.figures[(None, "backlog.stale")].startswith(
+        "The last run's as_of (2026-06-15 00:00:00 UTC) is 174.0 days before this instant")
+    assert parsed.figures[(None, "backlog.verdict")].startswith("Nothing is overdue at the last run's as_of")
+    assert parsed.attrs_of[(None, "backlog.accounts_closed")]["data-state"] == "pending"
+    assert parsed.figures[(None, "verdict")] == "Every promise kept."
+    assert '<section id="backlog" class="card info">' in html
+
+
+def test_stale_history_with_something_left_at_the_last_as_of_is_a_problem():
+    at_last = replace(backlog(prospects=3), as_of=AS_OF)
+    data = replace(page(), generated_at=AS_OF + timedelta(days=10), backlog_at_last_run=at_last)
+    parsed = parse(render.render_page(data))
+    assert parsed.figures[(None, "backlog.verdict")].startswith(
+        "Problem: 1 figure(s) overdue at 2026-06-15 00:00:00 UTC: Prospects past retention or objected (3)")
+    assert parsed.figures[(None, "verdict")] == "Not kept: Nothing left overdue."
+
+
+def test_fresh_history_is_not_stale():
+    assert not page().stale  # 33.5 h after the last as_of: a nightly schedule's normal gap
+
+
+def test_pending_inactivity_notices_are_counted():
+    from retention.compliance.queries import Notices
+
+    notices = Notices(on=AS_OF.date(), due=4, next_7_days=12, next_30_days=30, listed=120,
+                      first_anonymisation_on=AS_OF.date() + timedelta(days=31), listed_at=AS_OF)
+    parsed = parse(render.render_page(replace(page(), notices=notices)))
+    assert parsed.figures[(None, "notices.due")].startswith("4Due by 2026-06-15")
+    assert parsed.figures[(None, "notices.next_7_days")].startswith("12")
+    assert parsed.figures[(None, "notices.listed")].startswith("120")
+
+
+def test_runs_link_to_airflow_run_and_task_logs():
+    html = render.render_page(page())
+    rid = "scheduled__2026-06-15T00%3A00%3A00%2B00%3A00"
+    assert f'<a data-airflow href="../dags/gdpr_retention/runs/{rid}" data-figure="run-link">' in html
+    assert f'href="../dags/gdpr_retention/runs/{rid}/tasks/report">report log<' in html
+    assert f'href="../dags/gdpr_retention/runs/{rid}/tasks/accounts.check_accounts_before">log<' in html
+
+
+def test_missing_data_docs_are_shown_as_such(tmp_path: Path):
+    rows = [{"gate": "accounts_before", "passed": True, "checks": 3, "failed": 0, "failed_checks": "",
+             "data_docs": str(tmp_path / "gone" / "accounts_before" / "index.html")}]
+    outcomes = gate_outcomes(rows, tmp_path)
+    assert outcomes[0].docs_missing and outcomes[0].docs_href is None
+    html = render.render_page(page(runs=[run(gates=outcomes)]))
+    assert 'data-figure="docs-missing"' in html and "Data Docs missing" in html
+
+
+def test_year_of_proof_per_month_and_as_csv():
+    from retention.compliance.queries import PROOF_COLUMNS, proof_by_month, proof_csv
+
+    runs = [run(run_id=f"r{i}", as_of=AS_OF - timedelta(days=i), started_at=AS_OF - timedelta(days=i, hours=-2),
+                finished_at=AS_OF - timedelta(days=i, hours=-2, seconds=-75),
+                status="failed" if i == 20 else "success", gates_failed=1 if i == 20 else 0, gates_recorded=5)
+            for i in range(400)]
+    months = proof_by_month(runs, NOW, {datetime(2026, 5, 1).date(): 3})
+    assert [m.month.isoformat() for m in months][:3] == ["2026-06-01", "2026-05-01", "2026-04-01"]
+    assert len(months) == 12 and months[-1].month.isoformat() == "2025-07-01"
+    june, may = months[0], months[1]
+    assert (june.nights, june.runs, june.runs_failed) == (15, 15, 0)
+    assert (may.nights, may.runs_failed, may.gates_failed, may.alerts) == (31, 1, 1, 2)  # 2026-05-26 failed
+    assert (may.alerts_sent, june.alerts_sent) == (3, 0)
+    assert june.anonymised == {"deceased": 50 * 15, "closed": 475 * 15, "inactive": 1420 * 15}
+    csv_text = proof_csv(months)
+    lines = csv_text.split("\r\n")
+    assert lines[0] == ",".join(PROOF_COLUMNS)
+    assert lines[1].startswith("2025-07,31,31,0,1550,14725,44020,3382317,22785,0,0,0")
+    assert lines[12].startswith("2026-06,15,15,0,")
+    assert lines[11].endswith(",1,0,2,3")  # gates failed, late runs, alerts due, alerts sent
+    html = render.render_page(replace(page(), runs=runs))
+    assert 'href="proof.csv"' in html and "@media print" in html
+    assert '<tr data-month="2026-05">' in html
+
+
+def test_deadline_is_six_in_paris_after_the_as_of():
+    from retention.compliance.queries import deadline_after
+
+    assert deadline_after(datetime(2026, 6, 15, tzinfo=timezone.utc)) == datetime(2026, 6, 15, 4, tzinfo=timezone.utc)
+    assert deadline_after(datetime(2026, 1, 15, tzinfo=timezone.utc)) == datetime(2026, 1, 15, 5, tzinfo=timezone.utc)
+    # An as_of after 06:00 Paris (a run triggered by hand in the day) has the next morning's deadline.
+    assert deadline_after(datetime(2026, 6, 15, 9, tzinfo=timezone.utc)) == datetime(2026, 6, 16, 4, tzinfo=timezone.utc)
+
+
+def test_one_bar_per_night_the_last_started_run():
+    from retention.compliance.queries import nights_of
+
+    first = run(run_id="first", started_at=AS_OF + timedelta(hours=1))
+    rerun = run(run_id="rerun", started_at=AS_OF + timedelta(hours=3))
+    older = run(run_id="older", as_of=AS_OF - timedelta(days=1))
+    assert [r.run_id for r in nights_of([first, older, rerun])] == ["rerun", "older"]

@@ -2,8 +2,9 @@
 
 Routes (every one behind Airflow's login, see :mod:`retention.compliance.auth`):
 
-``GET /retention/``                 the page (HTML, inline SVG chart, no script)
+``GET /retention/``                 the page (HTML, inline SVG chart, nothing loaded from elsewhere)
 ``GET /retention/api/summary``      the same figures as JSON
+``GET /retention/proof.csv``        the year of proof, per month, as CSV (for an auditor)
 ``GET /retention/data-docs/{path}`` the Great Expectations Data Docs, read-only, from
                                     :func:`retention.quality.gates.docs_root`
 ``GET /retention/icon.svg``         the navigation icon
@@ -65,6 +66,8 @@ def create_app() -> FastAPI:
 
     @app.get("/api/summary", dependencies=[Depends(require_user)])
     def summary() -> JSONResponse:
+        from retention.compliance.queries import PROOF_COLUMNS, proof_rows
+
         try:
             data = _page_data()
         except Exception as exc:
@@ -72,12 +75,29 @@ def create_app() -> FastAPI:
         body: dict[str, Any] = {
             "generated_at": data.generated_at.isoformat(),
             "backlog": {**asdict(data.backlog), "as_of": data.backlog.as_of.isoformat(), "clear": data.backlog.clear},
+            "stale": data.stale,
+            "backlog_at_last_run": None if data.backlog_at_last_run is None else {
+                **asdict(data.backlog_at_last_run), "clear": data.backlog_at_last_run.clear},
+            "inactivity_notices": None if data.notices is None else asdict(data.notices),
+            "proof": [dict(zip(PROOF_COLUMNS, row, strict=True)) for row in proof_rows(data.months)],
             "runs": [{**asdict(run), "anonymised_total": run.anonymised_total, "gates_passed": run.gates_passed}
                      for run in data.runs],
             "policy": {key: {"value": value, "basis": data.policy.bases[key]}
                        for key, value in data.policy.values().items()},
         }
         return JSONResponse(_jsonable(body), headers=NO_STORE)
+
+    @app.get("/proof.csv", dependencies=[Depends(require_browser_user)])
+    def proof() -> Response:
+        from retention.compliance.queries import proof_csv
+
+        try:
+            data = _page_data()
+        except Exception as exc:
+            return Response(_unavailable(exc), status_code=503, media_type="text/plain", headers=NO_STORE)
+        last = data.last_as_of.strftime("%Y-%m") if data.last_as_of else "none"
+        return Response(proof_csv(data.months), media_type="text/csv; charset=utf-8", headers={
+            **NO_STORE, "Content-Disposition": f'attachment; filename="gdpr-retention-proof-{last}.csv"'})
 
     @app.get("/data-docs/{path:path}", dependencies=[Depends(require_browser_user)])
     async def data_docs(path: str, request: Request) -> Response:
@@ -101,12 +121,12 @@ def create_app() -> FastAPI:
 
 
 def _jsonable(value: Any) -> Any:
-    from datetime import datetime
+    from datetime import date, datetime
 
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    if isinstance(value, datetime):
+    if isinstance(value, (datetime, date)):
         return value.isoformat()
     return value

@@ -1,4 +1,4 @@
-"""One self-contained HTML page (inline CSS and SVG: no script, no CDN) from the page's figures.
+"""One self-contained HTML page (inline CSS, SVG and one small navigation script; no CDN) from the page's figures.
 
 Pure functions of :class:`retention.compliance.queries.PageData`; every value is escaped. Each figure
 carries a ``data-figure`` attribute (and each run row a ``data-run-id``) so that tests and people
@@ -11,12 +11,15 @@ from datetime import datetime, timezone
 from html import escape
 from typing import TYPE_CHECKING
 
+from retention.compliance.queries import EXPECTED_GATES, GATE_TASKS, PROOF_COLUMNS, airflow_links, proof_rows
+
 if TYPE_CHECKING:
-    from retention.compliance.queries import Backlog, GateOutcome, PageData, RunSummary
+    from retention.compliance.queries import Backlog, GateOutcome, MonthProof, Notices, PageData, RunSummary
     from retention.policy import Policy
 
 COLOURS = {"deceased": "#6d4c9f", "closed": "#2f6fb0", "inactive": "#58a4b0",
-           "logs": "#c77c1e", "prospects": "#4f8a3a", "failed": "#c62828"}
+           "logs": "#c77c1e", "prospects": "#4f8a3a", "failed": "#c62828", "duration": "#5f6b7a",
+           "late": "#c62828", "passed": "#2e9d55", "notrun": "#c4ccd6", "deadline": "#c62828"}
 CUTOFF_LABELS = (  # (key in the run's report, short label, what it means)
     ("deceased_on_or_before", "deceased ≤", "accounts whose death was reported on or before"),
     ("closed_on_or_before", "closed ≤", "accounts closed on or before"),
@@ -24,7 +27,18 @@ CUTOFF_LABELS = (  # (key in the run's report, short label, what it means)
     ("connection_logs_before", "logs <", "connection logs older than"),
     ("prospects_before", "prospects <", "prospects collected or last contacted before"),
 )
-MIN_CHART_SLOTS = 10  # a few runs are drawn as bars of sensible width, newest on the right
+LABELLED_NIGHTS = 31  # up to a month of nights, each bar carries its value
+MIN_CHART_SLOTS = 10
+# The Airflow UI shows the page in a sandboxed iframe that may not navigate the window (no
+# allow-top-navigation), so a link into Airflow would open the whole UI inside the frame. When framed
+# by the UI (same origin), a click on an Airflow link moves the UI's own router instead (its history
+# and a popstate, as the back button does); anywhere else the link is an ordinary link.
+NAV_SCRIPT = (
+    "(function(){var t;try{t=window.top;if(t===window||t.location.origin!==location.origin)return;}"
+    "catch(e){return;}document.addEventListener('click',function(e){var a=e.target.closest('a[data-airflow]');"
+    "if(!a||e.button!==0||e.metaKey||e.ctrlKey||e.shiftKey||e.altKey)return;e.preventDefault();"
+    "t.history.pushState(null,'',a.href);t.dispatchEvent(new t.PopStateEvent('popstate',{state:null}));});})();"
+)  # a few runs are drawn as bars of sensible width, newest on the right
 
 CSS = """
 :root { color-scheme: light; --ok: #1b7f3b; --bad: #c62828; --muted: #5f6b7a; --line: #dde3ea; }
@@ -61,6 +75,19 @@ dl.cutoffs dt { white-space: nowrap; }
 .legend span { display: inline-block; margin-right: 14px; font-size: 12px; color: var(--muted); }
 .legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; border-radius: 2px; }
 svg text { font: 11px system-ui, "DejaVu Sans", sans-serif; fill: #5f6b7a; }
+.card.info { border-color: #c9d3de; background: #f7f9fb; }
+.tile.pending .value { color: #1d2430; }
+.verdict.info { color: #1d2430; font-weight: 500; }
+ul.promises { list-style: none; padding: 0; margin: 6px 0 0; }
+ul.promises li { margin: 2px 0; }
+.docs-missing { color: var(--bad); font-size: 12px; }
+@media print {
+  body { padding: 0; font-size: 11px; }
+  .no-print, #chart, #runs, #policy, #backlog .tiles, #notices { display: none !important; }
+  section { break-inside: avoid; }
+  a { color: inherit; text-decoration: none; }
+  .card { border-color: #999; background: #fff !important; }
+}
 """
 
 
@@ -80,6 +107,11 @@ def fmt_instant(value: datetime | str | None) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def fmt_day(value: datetime) -> str:
+    """The night's date (UTC) of an as_of, as the chart's axis shows it."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d")
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -103,37 +135,143 @@ def _e(value: object) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def render_backlog(backlog: Backlog) -> str:
+def render_verdict(data: PageData) -> str:
+    """Last night first: was every promise kept, or which one was not, and since which night."""
+    nights = data.nights
+    if not nights:
+        return ('<section id="verdict" class="card info"><h2>Last night</h2><p class="verdict info" '
+                'data-figure="verdict">No run of the nightly pipeline is recorded yet.</p></section>')
+    last = nights[0]
+    now = data.generated_at
+    leftover = data.backlog_at_last_run if data.stale else data.backlog
+    promises = [
+        ("ran", "The run succeeded", lambda r: r.status == "success", None),
+        ("gates", "Every quality gate passed", lambda r: r.gates_passed is True, None),
+        ("deadline", "Finished by 06:00 Europe/Paris", lambda r: r.deadline_kept(now) is not False, None),
+    ]
+    items, broken = [], []
+    for key, label, kept, _ in promises:
+        if kept(last):
+            detail = ""
+            if key == "deadline" and last.replayed:
+                detail = (f" (replayed after its deadline: judged by its duration, {fmt_duration(last.duration_s)}, "
+                          f"against the {fmt_duration((last.deadline - last.as_of).total_seconds())} a night has)")
+            if key == "deadline" and last.deadline_kept(now) is None:
+                detail = " (still running; the deadline has not passed)"
+            items.append(f'<li data-promise="{key}" data-state="kept">✔ {_e(label)}{_e(detail)}</li>')
+            continue
+        since = last
+        for night in nights[1:]:
+            if kept(night):
+                break
+            since = night
+        text = (f"{label}: not kept since the night of {fmt_day(since.as_of)}" if since is not last
+                else f"{label}: not kept")
+        broken.append(label)
+        items.append(f'<li data-promise="{key}" data-state="broken" data-since="{_e(since.as_of.isoformat())}">'
+                     f'✘ {_e(text)} (<a data-airflow href="{_e(airflow_links(last.run_id))}">run</a>)</li>')
+    if leftover is not None:
+        if leftover.clear:
+            items.append('<li data-promise="backlog" data-state="kept">✔ Nothing left overdue at its as_of</li>')
+        else:
+            broken.append("Nothing left overdue")
+            items.append(f'<li data-promise="backlog" data-state="broken">✘ {_e(overdue_sentence(leftover))}</li>')
+    if broken:
+        verdict = f'<p class="verdict problem" data-figure="verdict">Not kept: {_e("; ".join(broken))}.</p>'
+    else:
+        verdict = '<p class="verdict ok" data-figure="verdict">Every promise kept.</p>'
+    return (f'<section id="verdict" class="card {"problem" if broken else "ok"}"><h2>Last night: '
+            f'<span data-figure="verdict.night">{_e(fmt_day(last.as_of))}</span></h2>'
+            f'<p class="note">Run <a class="mono" data-airflow href="{_e(airflow_links(last.run_id))}" '
+            f'data-figure="verdict.run">{_e(last.run_id)}</a>, as_of {_e(fmt_instant(last.as_of))}, '
+            f"{_e(last.status)} in {_e(fmt_duration(last.duration_s))}.</p>"
+            f'{verdict}<ul class="promises">{"".join(items)}</ul></section>')
+
+
+def overdue_sentence(backlog: Backlog) -> str:
+    overdue = [f"{label} ({fmt_int(count)})" for _, label, count in backlog.items if count]
+    return f"{len(overdue)} figure(s) overdue at {fmt_instant(backlog.as_of)}: {'; '.join(overdue)}"
+
+
+def _tiles(backlog: Backlog, problem_state: str) -> str:
     tiles = []
     for key, label, count in backlog.items:
-        state = "ok" if count == 0 else "problem"
+        state = "ok" if count == 0 else problem_state
         tiles.append(
             f'<li class="tile {state}" data-figure="backlog.{_e(key)}" data-state="{state}">'
             f'<span class="value">{fmt_int(count)}</span><span class="label">{_e(label)}</span></li>'
         )
-    overdue = [label for _, label, count in backlog.items if count]
-    if backlog.clear:
-        verdict = '<p class="verdict ok" data-figure="backlog.verdict">Nothing is overdue.</p>'
-    else:
-        verdict = (f'<p class="verdict problem" data-figure="backlog.verdict">Problem: {len(overdue)} '
-                   f'figure(s) overdue ({_e("; ".join(overdue))}). Check the last run and its task logs.</p>')
+    return f'<ul class="tiles">{"".join(tiles)}</ul>'
+
+
+def render_backlog(backlog: Backlog, *, last_as_of: datetime | None = None,
+                   at_last_run: Backlog | None = None) -> str:
+    """What is overdue now, at the instant it was counted. When the last run's as_of is far from now
+    (``at_last_run`` given: a demo, a backfill, a schedule that stopped), what became due since no run
+    was asked to do is not an alarm: the alarm is what is still overdue at that as_of."""
     cutoffs = "; ".join(f"{meaning} {fmt_instant(backlog.cutoffs.get(key))}" for key, _, meaning in CUTOFF_LABELS)
-    return (
-        f'<section id="backlog" class="card {"ok" if backlog.clear else "problem"}">'
-        "<h2>Backlog right now</h2>"
-        f'<p class="note">Counted at <time data-figure="backlog.as_of" datetime="{_e(backlog.as_of.isoformat())}">'
-        f"{_e(fmt_instant(backlog.as_of))}</time> (the wall clock) with the policy in force. Every figure should "
-        "be zero after a good night; anything else is overdue.</p>"
-        f'<p class="note small">Cutoffs now: {_e(cutoffs)}.</p>'
-        f'<ul class="tiles">{"".join(tiles)}</ul>{verdict}</section>'
-    )
+    measured = (f'<p class="note">Counted at <time data-figure="backlog.as_of" '
+                f'datetime="{_e(backlog.as_of.isoformat())}">{_e(fmt_instant(backlog.as_of))}</time> '
+                "(the wall clock) with the policy in force.</p>"
+                f'<p class="note small">Cutoffs at that instant: {_e(cutoffs)}.</p>')
+    if at_last_run is None:
+        if backlog.clear:
+            verdict = '<p class="verdict ok" data-figure="backlog.verdict">Nothing is overdue.</p>'
+        else:
+            verdict = (f'<p class="verdict problem" data-figure="backlog.verdict">Problem: '
+                       f'{sum(1 for _, _, c in backlog.items if c)} figure(s) overdue '
+                       f'({_e("; ".join(label for _, label, c in backlog.items if c))}). '
+                       "Check the last run and its task logs.</p>")
+        return (f'<section id="backlog" class="card {"ok" if backlog.clear else "problem"}">'
+                f'<h2>Overdue now</h2>{measured}<p class="note">Every figure should be zero after a good night; '
+                f'anything else is overdue.</p>{_tiles(backlog, "problem")}{verdict}</section>')
+    gap = backlog.as_of - (last_as_of or at_last_run.as_of)
+    days = gap.total_seconds() / 86_400
+    stale = (f'<p class="verdict info" data-figure="backlog.stale">The last run\'s as_of '
+             f'({_e(fmt_instant(at_last_run.as_of))}) is {days:,.1f} days before this instant: a demo, a backfill, '
+             "or a schedule that is not running (the watchdog alerts on a night that did not run). The figures "
+             "below count what became due since then, which no run has been asked to process yet: they are not "
+             "a failure of the last run.</p>")
+    if at_last_run.clear:
+        check = (f'<p class="verdict ok" data-figure="backlog.verdict">Nothing is overdue at the last run\'s as_of '
+                 f"({_e(fmt_instant(at_last_run.as_of))}): it left nothing behind.</p>")
+    else:
+        check = (f'<p class="verdict problem" data-figure="backlog.verdict">Problem: '
+                 f"{_e(overdue_sentence(at_last_run))}. Check the last run and its task logs.</p>")
+    return (f'<section id="backlog" class="card {"info" if at_last_run.clear else "problem"}">'
+            f"<h2>Overdue now</h2>{measured}{stale}{_tiles(backlog, 'pending')}{check}</section>")
 
 
-def _gate_item(gate: GateOutcome) -> str:
+def render_notices(notices: Notices | None) -> str:
+    if notices is None:
+        return ""
+    first = notices.first_anonymisation_on.isoformat() if notices.first_anonymisation_on else "–"
+    listed = fmt_instant(notices.listed_at) if notices.listed_at else "never (no run has listed any)"
+    figures = (("due", f"Due by {notices.on.isoformat()} (the platform's mailer should have sent them)", notices.due),
+               ("next_7_days", "Due in the next 7 days", notices.next_7_days),
+               ("next_30_days", "Due in 8 to 30 days", notices.next_30_days),
+               ("listed", "Listed in all", notices.listed))
+    tiles = "".join(f'<li class="tile" data-figure="notices.{key}"><span class="value">{fmt_int(value)}</span>'
+                    f'<span class="label">{_e(label)}</span></li>' for key, label, value in figures)
+    return ('<section id="notices" class="card"><h2>Pending inactivity notices</h2>'
+            '<p class="note">Members warned before their anonymisation for inactivity, listed by every run in '
+            '<span class="mono">retention.inactivity_notices</span> for the platform\'s mailer (counts only). '
+            f"Last listed {_e(listed)}; first planned anonymisation {_e(first)}.</p>"
+            f'<ul class="tiles">{tiles}</ul></section>')
+
+
+def _gate_item(gate: GateOutcome, run_id: str) -> str:
     name = _e(gate.gate)
     if gate.passed is None:
         return f'<li data-gate="{name}"><span class="badge notrun">not run</span> {name}</li>'
     docs = f' · <a href="{_e(gate.docs_href)}">Data Docs</a>' if gate.docs_href else ""
+    if gate.docs_missing:
+        docs = (' · <span class="docs-missing" data-figure="docs-missing" title="Written by the run, since removed '
+                '(Data Docs are kept as long as Airflow\'s metadata) or on another host">Data Docs missing</span>')
+    task = GATE_TASKS.get(gate.gate)
+    if task:
+        docs += f' · <a data-airflow href="{_e(airflow_links(run_id, task))}">log</a>'
+
     if gate.passed:
         return (f'<li data-gate="{name}" data-state="passed"><span class="badge passed">passed</span> {name} '
                 f'<span class="small">({gate.checks} check{"s" if gate.checks != 1 else ""})</span>{docs}</li>')
@@ -168,11 +306,15 @@ def render_runs(runs: list[RunSummary]) -> str:
             ("partitions_dropped", run.partitions_dropped), ("prospects_purged", run.prospects_purged),
         ]
         cells = "".join(f'<td class="num" data-figure="{key}">{fmt_int(value)}</td>' for key, value in figures)
-        gates = f'<ul class="gates">{"".join(_gate_item(g) for g in run.gates)}</ul>' if run.gates else "–"
+        gates = (f'<ul class="gates">{"".join(_gate_item(g, run.run_id) for g in run.gates)}</ul>'
+                 if run.gates else "–")
         status = _e(run.status)
+        run_href = _e(airflow_links(run.run_id))
         rows.append(
-            f'<tr data-run-id="{_e(run.run_id)}"><td class="mono">{_e(run.run_id)}<br>'
-            f'<span class="small">started {_e(fmt_instant(run.started_at))}</span></td>'
+            f'<tr data-run-id="{_e(run.run_id)}"><td class="mono"><a data-airflow href="{run_href}" '
+            f'data-figure="run-link">{_e(run.run_id)}</a><br>'
+            f'<span class="small">started {_e(fmt_instant(run.started_at))} · '
+            f'<a data-airflow href="{_e(airflow_links(run.run_id, "report"))}">report log</a></span></td>'
             f'<td data-figure="as_of">{_e(fmt_instant(run.as_of))}</td>'
             f'<td><span class="badge {status}" data-figure="status">{status}</span></td>'
             f'<td class="num" data-figure="duration">{_e(fmt_duration(run.duration_s))}</td>'
@@ -182,37 +324,51 @@ def render_runs(runs: list[RunSummary]) -> str:
             f'<thead>{head}</thead><tbody>{"".join(rows)}</tbody></table></div></section>')
 
 
-def render_chart(runs: list[RunSummary], width: int = 960) -> str:
-    """Three small multiples over the runs (oldest left): accounts anonymised (stacked by reason),
-    connection logs purged, prospects purged; each with its own scale. Failed runs are marked red."""
-    chronological = list(reversed(runs))
+def render_chart(nights: list[RunSummary], now: datetime | None = None, width: int = 960) -> str:
+    """Trends, one bar per night (oldest left, dates on the axis): accounts anonymised (stacked by
+    reason), connection logs purged, prospects purged, the run's duration against the time a night has
+    before 06:00 Europe/Paris, and a strip of the gates (a cell per gate and night). Each panel has
+    its own scale; failed runs are marked red under every panel."""
+    chronological = list(reversed(nights))
+    now = now or datetime.now(timezone.utc)
     panels = [
         ("Accounts anonymised", [[("deceased", r.anonymised["deceased"]), ("closed", r.anonymised["closed"]),
                                   ("inactive", r.anonymised["inactive"])] for r in chronological]),
         ("Connection logs purged", [[("logs", r.logs_purged)] for r in chronological]),
         ("Prospects purged", [[("prospects", r.prospects_purged)] for r in chronological]),
     ]
-    left, right, panel_h, gap, top = 64, 12, 78, 34, 20
+    left, right, panel_h, gap, top = 124, 12, 70, 32, 20
+    gate_row = 9
     plot_w = width - left - right
-    height = top + len(panels) * (panel_h + gap) + 10
+    strip_top = top + (len(panels) + 1) * (panel_h + gap)
+    height = strip_top + gate_row * len(EXPECTED_GATES) + 40
     slots = max(len(chronological), MIN_CHART_SLOTS)
     slot = plot_w / slots
     first = slots - len(chronological)  # empty slots on the left
     bar_w = max(min(slot * 0.7, 28), 1.5)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Last {len(runs)} runs" '
-             f'viewBox="0 0 {width} {height}" width="100%" data-figure="chart" data-runs="{len(runs)}">']
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Last {len(nights)} nights" '
+             f'viewBox="0 0 {width} {height}" width="100%" data-figure="chart" data-runs="{len(nights)}">']
+
+    labelled = 0 < len(chronological) <= LABELLED_NIGHTS
+
+    def x_of(i: int) -> float:
+        return left + (first + i) * slot + (slot - bar_w) / 2
+
+    def axis(y0: float, base: float, title: str, peak_label: str) -> None:
+        parts.append(f'<text x="{left}" y="{y0 - 6}" font-weight="600">{_e(title)}</text>')
+        parts.append(f'<text x="{left - 6}" y="{y0 + 8}" text-anchor="end">{_e(peak_label)}</text>')
+        parts.append(f'<text x="{left - 6}" y="{base}" text-anchor="end">0</text>')
+        parts.append(f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" stroke="#c4ccd6"/>')
+
     for index, (title, series) in enumerate(panels):
         y0 = top + index * (panel_h + gap)
         base = y0 + panel_h
         peak = max((sum(v for _, v in stack) for stack in series), default=0)
-        parts.append(f'<text x="{left}" y="{y0 - 6}" font-weight="600">{_e(title)}</text>')
-        parts.append(f'<text x="{left - 6}" y="{y0 + 8}" text-anchor="end">{fmt_int(peak)}</text>')
-        parts.append(f'<text x="{left - 6}" y="{base}" text-anchor="end">0</text>')
-        parts.append(f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" stroke="#c4ccd6"/>')
+        axis(y0, base, title, fmt_int(peak))
         for i, (run, stack) in enumerate(zip(chronological, series, strict=True)):
-            x = left + (first + i) * slot + (slot - bar_w) / 2
+            x = x_of(i)
             y = float(base)
-            label = f"{run.run_id} | as_of {fmt_instant(run.as_of)} | {run.status} | " + ", ".join(
+            label = f"{fmt_day(run.as_of)} | {run.run_id} | {run.status} | " + ", ".join(
                 f"{name} {fmt_int(value)}" for name, value in stack)
             parts.append(f'<g data-run-id="{_e(run.run_id)}"><title>{_e(label)}</title>')
             for name, value in stack:
@@ -224,22 +380,110 @@ def render_chart(runs: list[RunSummary], width: int = 960) -> str:
             if run.status == "failed":
                 parts.append(f'<rect x="{x:.1f}" y="{base + 2}" width="{bar_w:.1f}" height="4" '
                              f'fill="{COLOURS["failed"]}"/>')
+            if labelled:  # few nights: each value written, a small night beside a big one stays readable
+                parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle" '
+                             f'style="font-size:9px">{fmt_int(sum(v for _, v in stack))}</text>')
             parts.append("</g>")
+
+    # Duration against the deadline: the bar is the run's duration, the red tick the time the night
+    # had (as_of to 06:00 Paris); the scale shows the deadline only when a run came near it.
+    y0 = top + len(panels) * (panel_h + gap)
+    base = y0 + panel_h
+    budgets = [(r.deadline - r.as_of).total_seconds() for r in chronological]
+    longest = max((r.duration_s or 0 for r in chronological), default=0)
+    scale = max(longest, 1.0)
+    if budgets and longest >= 0.5 * min(budgets):
+        scale = max(scale, max(budgets))
+    axis(y0, base, "Run duration (06:00 Europe/Paris deadline in red when in scale)", fmt_duration(scale))
+    for i, run in enumerate(chronological):
+        x = x_of(i)
+        kept = run.deadline_kept(now)
+        h = ((run.duration_s or 0) / scale) * (panel_h - 4)
+        state = {True: "kept", False: "missed", None: "open"}[kept]
+        label = (f"{fmt_day(run.as_of)} | {run.run_id} | {fmt_duration(run.duration_s)} | deadline "
+                 f"{fmt_instant(run.deadline)} {state}" + (" (replayed: judged by duration)" if run.replayed else ""))
+        parts.append(f'<g data-run-id="{_e(run.run_id)}" data-deadline="{state}"><title>{_e(label)}</title>')
+        fill = COLOURS["late"] if kept is False else COLOURS["duration"]
+        if h > 0:
+            parts.append(f'<rect x="{x:.1f}" y="{base - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" fill="{fill}"/>')
+        if labelled and run.duration_s is not None:
+            parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{base - h - 3:.1f}" text-anchor="middle" '
+                         f'style="font-size:9px">{_e(fmt_duration(run.duration_s))}</text>')
+        budget = budgets[i]
+        if budget <= scale:
+            yb = base - budget / scale * (panel_h - 4)
+            parts.append(f'<line x1="{x - 1:.1f}" y1="{yb:.1f}" x2="{x + bar_w + 1:.1f}" y2="{yb:.1f}" '
+                         f'stroke="{COLOURS["deadline"]}" stroke-width="2"/>')
+        parts.append("</g>")
+    if budgets and max(budgets) > scale:
+        parts.append(f'<text x="{left + plot_w}" y="{y0 - 6}" text-anchor="end">the deadline is '
+                     f"{_e(fmt_duration(min(budgets)))} or more after as_of: far above every run</text>")
+
+    # The gates: one row per gate, one cell per night.
+    parts.append(f'<text x="{left}" y="{strip_top - 8}" font-weight="600">Quality gates</text>')
+    for g, gate in enumerate(EXPECTED_GATES):
+        y = strip_top + g * gate_row
+        parts.append(f'<text x="{left - 6}" y="{y + 7}" text-anchor="end" style="font-size:9px">{_e(gate)}</text>')
+        for i, run in enumerate(chronological):
+            outcome = next((o for o in run.gates if o.gate == gate), None)
+            passed = outcome.passed if outcome else None
+            state = {True: "passed", False: "failed", None: "notrun"}[passed]
+            parts.append(f'<rect data-gate-cell="{_e(gate)}" data-state="{state}" x="{x_of(i):.1f}" y="{y}" '
+                         f'width="{bar_w:.1f}" height="{gate_row - 2}" fill="{COLOURS[state]}">'
+                         f"<title>{_e(f'{fmt_day(run.as_of)} | {gate} {state}')}</title></rect>")
+
+    # Dates on the axis: as many as fit, always the first and the last night.
     if chronological:
-        last_y = top + len(panels) * (panel_h + gap) - gap + 16
-        if len(chronological) > 1:
-            first_x = left + first * slot
-            parts.append(f'<text x="{first_x:.1f}" y="{last_y}">{_e(fmt_instant(chronological[0].as_of))}</text>')
-        parts.append(f'<text x="{left + plot_w}" y="{last_y}" text-anchor="end">'
-                     f"{_e(fmt_instant(chronological[-1].as_of))}</text>")
+        y = strip_top + gate_row * len(EXPECTED_GATES) + 14
+        step = max(1, int(-(-64 // slot)))
+        ticks = sorted({*range(0, len(chronological), step), len(chronological) - 1})
+        if len(ticks) > 1 and ticks[-1] - ticks[-2] < step:
+            ticks.pop(-2)
+        for i in ticks:
+            cx = x_of(i) + bar_w / 2
+            # A label near the right edge ends at its bar instead of running off the chart.
+            anchor = "end" if cx + 32 > width else "middle"
+            parts.append(f'<line x1="{cx:.1f}" y1="{y - 12}" x2="{cx:.1f}" y2="{y - 9}" stroke="#8893a0"/>')
+            parts.append(f'<text data-figure="chart.date" x="{cx:.1f}" y="{y}" text-anchor="{anchor}">'
+                         f"{_e(fmt_day(chronological[i].as_of))}</text>")
     parts.append("</svg>")
     legend = "".join(f'<span><i style="background:{COLOURS[k]}"></i>{_e(label)}</span>' for k, label in (
         ("deceased", "deceased"), ("closed", "closed"), ("inactive", "inactive"), ("logs", "connection logs"),
-        ("prospects", "prospects"), ("failed", "failed run")))
-    return (f'<section id="chart" class="card"><h2>Last {len(runs)} run{"s" if len(runs) != 1 else ""}</h2>'
-            f'<p class="note">One bar per run, oldest left (dates are the runs\' as_of); hover a bar for its '
-            "figures. Each panel has its own scale.</p>"
+        ("prospects", "prospects"), ("duration", "duration"), ("deadline", "deadline / late / failed"),
+        ("passed", "gate passed"), ("notrun", "gate not run")))
+    count = f'{len(nights)} night{"s" if len(nights) != 1 else ""}'
+    return (f'<section id="chart" class="card"><h2>Trends: last {count}</h2>'
+            "<p class=\"note\">One bar per night (the last run of each as_of day), oldest left, dated by as_of; "
+            "hover a bar for its figures. Each panel has its own scale.</p>"
             f'<div class="legend">{legend}</div>{"".join(parts)}</section>')
+
+
+def render_proof(months: list[MonthProof]) -> str:
+    """A year of proof for an auditor: per month, what was done and what went wrong. Exported as CSV
+    (``proof.csv``) and printable (the print style keeps the verdict and this table)."""
+    if not months:
+        return ""
+    labels = {"month": "Month", "nights": "Nights", "runs": "Runs", "runs_failed": "Runs failed",
+              "anonymised_deceased": "Anonymised deceased", "anonymised_closed": "Anonymised closed",
+              "anonymised_inactive": "Anonymised inactive", "connection_logs_purged": "Logs purged",
+              "prospects_purged": "Prospects purged", "gates_failed": "Gates failed", "late_runs": "Late runs",
+              "alerts_raised": "Alerts due", "alerts_sent": "Alerts sent"}
+    head = "".join(f'<th class="{"" if c == "month" else "num"}">{_e(labels[c])}</th>' for c in PROOF_COLUMNS)
+    rows = []
+    for row in reversed(proof_rows(months)):  # newest month first on screen
+        cells = "".join(
+            f'<td data-figure="{c}">{_e(v)}</td>' if c == "month" else
+            f'<td class="num{" gate-fail" if c in ("runs_failed", "gates_failed", "late_runs") and v else ""}" '
+            f'data-figure="{c}">{fmt_int(v)}</td>' for c, v in zip(PROOF_COLUMNS, row, strict=True))
+        rows.append(f'<tr data-month="{_e(row[0])}">{cells}</tr>')
+    return ('<section id="proof"><h2>A year of proof</h2>'
+            "<p class=\"note\">Per month of the runs' as_of (UTC), from the audit tables: accounts anonymised "
+            "per reason, connection logs and prospects purged, gates failed, runs that failed or finished after "
+            "06:00 Europe/Paris, the alerts those call for (one per failed run, failed gate and late run) and the "
+            'alerts sent (recorded once their channel accepted them). <a href="proof.csv" download data-figure="proof.csv">Download as CSV</a>'
+            " · print this page (Ctrl+P) for a PDF: the printout keeps the verdict and this table.</p>"
+            f'<div style="overflow-x:auto"><table><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div></section>')
 
 
 def render_policy(policy: Policy, last_run: RunSummary | None) -> str:
@@ -284,7 +528,20 @@ def render_datamap(rows: list[dict]) -> str:
 
 
 def render_page(data: PageData) -> str:
+    """The sections in the order a morning reader asks: did last night keep every promise, is anything
+    overdue now, is anything getting worse, then the detail and the year of proof. Sections of later
+    features (the data map, open data-subject requests, the privacy budget) go after the proof."""
     last = data.runs[0] if data.runs else None
+    sections = [
+        render_verdict(data),
+        render_backlog(data.backlog, last_as_of=data.last_as_of, at_last_run=data.backlog_at_last_run),
+        render_notices(data.notices),
+        render_chart(data.chart_nights, data.generated_at),
+        render_runs(data.recent_runs),
+        render_proof(data.months),
+        render_policy(data.policy, last),
+        render_datamap(data.datamap_rows),
+    ]
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -293,8 +550,7 @@ def render_page(data: PageData) -> str:
         '<p class="lead">What the nightly <span class="mono">gdpr_retention</span> runs did and what is overdue now. '
         "Read from the pipeline's audit tables and counts of what is past retention: never personal data.</p>"
         f'<p class="meta">Page generated {_e(fmt_instant(data.generated_at))}.</p></header>'
-        f"{render_backlog(data.backlog)}{render_runs(data.recent_runs)}{render_chart(data.runs)}"
-        f"{render_policy(data.policy, last)}{render_datamap(data.datamap_rows)}</body></html>"
+        f'{"".join(sections)}<script>{NAV_SCRIPT}</script></body></html>'
     )
 
 

@@ -141,14 +141,7 @@ def evaluate(gate: str, engine: Engine, checks: list[Check], params: dict[str, A
     if not window.dry_run:
         with results_to.begin() as conn:
             conn.execute(
-                text(
-                    "insert into retention.quality_results "
-                    "(run_id, gate, check_name, success, observed, expected, description, data_docs) "
-                    "values (:run_id, :gate, :name, :success, :observed, :expected, :description, :docs) "
-                    "on conflict (run_id, gate, check_name) do update set success = excluded.success, "
-                    "observed = excluded.observed, expected = excluded.expected, data_docs = excluded.data_docs, "
-                    "recorded_at = clock_timestamp()"
-                ),
+                text(load_sql("quality/upsert_quality_result")),
                 [{"run_id": run_id, "gate": gate, "name": r.name, "success": r.success, "observed": r.observed,
                   "expected": r.expected, "description": r.description, "docs": result.data_docs_index}
                  for r in result.results],
@@ -191,15 +184,9 @@ def check_app_schema(app: Engine, window: RunWindow, run_id: str) -> dict[str, A
     if not window.dry_run:
         with app.begin() as conn:
             conn.execute(
-                text(
-                    "insert into retention.quality_results "
-                    "(run_id, gate, check_name, success, observed, expected, description, data_docs) "
-                    "values (:run_id, 'accounts_before', :name, :success, :observed, 0, :description, null) "
-                    "on conflict (run_id, gate, check_name) do update set success = excluded.success, "
-                    "observed = excluded.observed, description = excluded.description, recorded_at = clock_timestamp()"
-                ),
-                {"run_id": run_id, "name": SCHEMA_CHECK, "success": not drift, "observed": len(drift),
-                 "description": description},
+                text(load_sql("quality/upsert_quality_result")),
+                {"run_id": run_id, "gate": "accounts_before", "name": SCHEMA_CHECK, "success": not drift,
+                 "observed": len(drift), "expected": 0, "description": description, "docs": None},
             )
     if drift:
         raise GateFailed(
