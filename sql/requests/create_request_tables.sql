@@ -20,7 +20,11 @@ create table if not exists retention.subject_requests (
     -- Why: what was kept and on which legal ground (partially_fulfilled), why refused and the
     -- complaint route (refused), the request it duplicates (duplicate). Never a personal value.
     state_reason         text,
+    -- What was kept, as a code: legal_hold, post_mortem_directive, lcen_connection_logs.
+    kept_reason          text check (kept_reason in ('legal_hold', 'post_mortem_directive', 'lcen_connection_logs')),
     kept_until           date,
+    -- Rows and files removed or recorded per table (counts only): copied into the receipt.
+    result_counts        jsonb not null default '{}'::jsonb,
     attempts             int not null default 0,
     last_error_class     text,
     intake_run_id        text unique,
@@ -60,6 +64,7 @@ create table if not exists retention.request_receipts (
     extended             boolean not null,
     completed_at         timestamptz not null,
     state_reason         text,
+    kept_reason          text,
     kept_until           date,
     counts               jsonb not null default '{}'::jsonb,
     run_id               text not null,
@@ -73,6 +78,7 @@ create table if not exists retention.request_receipts (
 -- `erased` counts the accounts a request batch anonymised (reason 'erasure').
 alter table retention.account_batches add column if not exists source text not null default 'nightly';
 alter table retention.account_batches add column if not exists erased int not null default 0;
+alter table retention.account_batches add column if not exists request_id text;
 do $$
 begin
     if not exists (select from pg_constraint where conname = 'account_batches_source_check') then
