@@ -5,7 +5,7 @@ begin
     if not exists (
         select from pg_constraint
         where conrelid = 'stats.anonymised_cohorts'::regclass and contype = 'c'
-            and pg_get_constraintdef(oid) like '%erasure%'
+            and position('erasure' in pg_get_constraintdef(oid)) > 0
     ) then
         alter table stats.anonymised_cohorts drop constraint if exists anonymised_cohorts_reason_check;
         alter table stats.anonymised_cohorts add constraint anonymised_cohorts_reason_check
