@@ -10,6 +10,11 @@ then the batch's tombstones are verified right after the commit and its frozen i
 finalize applies the pending cells of every done batch to the statistics tables at once.
 A crash anywhere rolls the scrub back; the pending cells of a batch whose ledger row is not done
 are dropped before the batch is redone (see :mod:`retention.warehouse`).
+
+Erasure requests (:mod:`retention.requests.process`) use the same ledger and :func:`process_batch`:
+a batch with ``source = 'request'`` holds one requested account and re-checks it with
+``select_erasable_accounts.sql`` instead of the nightly eligibility; the night's plan and audit
+leave such batches alone, and :func:`reconcile` leaves the pending cells of any batch in flight.
 """
 
 from __future__ import annotations
