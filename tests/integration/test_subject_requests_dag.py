@@ -194,3 +194,41 @@ def open_receipts_sql() -> str:
     return re.sub(r":(as_of|run_id)\b", r"%(\1)s", load_sql("requests/insert_request_receipts"))
 
 
+
+
+@pytest.mark.parametrize("point", ["accounts.after_warehouse_commit", "accounts.before_scrub_commit"])
+def test_crash_mid_erasure_then_rerun_does_nothing_twice(databases, point):
+    p = make_platform(databases)
+    run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG)
+    with p.app() as c:
+        account = member(p, c, "crashed")
+    r = request(p, "erasure", account_id=account)
+    crashed = run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG, extra_env={"RETENTION_FAULT_POINT": point})
+    assert crashed.state_of("erase_requested_accounts") == "failed", crashed.task_states
+    # Rolled back: the account is whole, the request still open, one attempt counted.
+    assert p.scalar("select anonymised_at is null and email is not null from app.accounts where id = %s", (account,))
+    assert p.rows("select state, attempts from retention.subject_requests where request_id = %s", (r,)) == [
+        ("in_progress", 1)]
+    assert p.scalar("select count(*) from retention.request_receipts") == 0
+
+    outcome = run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG)
+    assert outcome.state == "success", outcome.task_states
+    assert state(p, r)[0] == "fulfilled"
+    assert p.scalar("select anonymised_at is not null and email is null from app.accounts where id = %s", (account,))
+    assert warehouse_members(p) == 1
+    assert p.scalar("select count(*) from stats.applied_batches where not cells_applied", db="wh") == 0
+    assert p.scalar("select count(*) from retention.request_receipts") == 1
+
+
+def test_a_type_not_processed_yet_waits_without_keeping_runs_busy(databases):
+    p = make_platform(databases)
+    run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG)
+    with p.app() as c:
+        account = member(p, c, "asks_access")
+    r = request(p, "access", account_id=account)
+    first = run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG)
+    assert first.state == "success" and state(p, r)[0] == "in_progress"
+    deadlines = next(x for x in first.xcoms if isinstance(x, dict) and "overdue" in x)
+    assert deadlines == {"open": 1, "due_soon": 0, "overdue": 0}  # due 1 July, as of 15 June
+    late = run_dag(p, as_of="2026-07-02T00:00:00+00:00", dry_run=None, dag_id=REQUESTS_DAG)
+    assert late.state_of("erase_requested_accounts") == "skipped", late.task_states
