@@ -139,6 +139,9 @@ def test_requests_end_to_end_then_the_night_counts_nothing_twice(databases, capf
     assert warehouse_members(p) == 2 and warehouse_members(p, "erasure") == 1
     finalize = next(x for x in night.xcoms if isinstance(x, dict) and "restricted" in x)
     assert finalize["restricted"] == 1 and finalize["anonymised"]["closed"] == 1
+    assert p.scalar("select report -> 'stages' -> 'accounts' ->> 'restricted' from retention.runs "
+                    "where run_id = %s", (night.run_id,)) == "1"
+    assert "restricted on request (kept as they are): 1" in capfd.readouterr().out
 
     # Lifting the restriction hands the account back to the night.
     request(p, "lift_restriction", account_id=restricted)
