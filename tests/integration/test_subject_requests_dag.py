@@ -235,3 +235,23 @@ def test_a_type_not_processed_yet_waits_without_keeping_runs_busy(databases):
     assert deadlines == {"open": 1, "due_soon": 0, "overdue": 0}  # due 1 July, as of 15 June
     late = run_dag(p, as_of="2026-07-02T00:00:00+00:00", dry_run=None, dag_id=REQUESTS_DAG)
     assert late.state_of("erase_requested_accounts") == "skipped", late.task_states
+
+
+def test_erasure_kept_under_a_hold_is_done_once_the_hold_ends(databases):
+    p = make_platform(databases)
+    run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG)
+    with p.app() as c:
+        held = member(p, c, "held", legal_hold_until="2026-06-20")
+    r = request(p, "erasure", account_id=held)
+    run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG)
+    assert state(p, r)[:3][:2] == ("partially_fulfilled", "legal_hold")
+    # The day the hold ends it still holds (until means "up to and including").
+    on_the_day = run_dag(p, as_of="2026-06-20T12:00:00+00:00", dry_run=None, dag_id=REQUESTS_DAG)
+    assert on_the_day.state_of("erase_requested_accounts") == "skipped", on_the_day.task_states
+    after = run_dag(p, as_of="2026-06-21T12:00:00+00:00", dry_run=None, dag_id=REQUESTS_DAG)
+    assert after.state == "success", after.task_states
+    assert state(p, r)[0] == "fulfilled"
+    assert p.scalar("select anonymised_at is not null and email is null from app.accounts where id = %s", (held,))
+    assert dict(p.rows("select state, kept_until::text from retention.request_receipts")) == {
+        "partially_fulfilled": "2026-06-20", "fulfilled": None}
+    assert warehouse_members(p, "erasure") == 1

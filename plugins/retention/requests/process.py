@@ -190,16 +190,11 @@ def erase_accounts(app: Engine, wh: Engine, window: RunWindow, policy: Policy, r
 
 def check_deadlines(app: Engine, window: RunWindow) -> dict[str, int]:
     """Open requests per deadline level (due within 7 days, overdue), counts only."""
-    from retention.requests.deadlines import deadline
+    from retention.requests.deadlines import ALERT_DAYS_BEFORE
 
     with app.connect() as conn:
-        rows = run_sql(conn, "requests/select_request_deadlines").mappings().all()
-    levels = {"open": len(rows), "due_soon": 0, "overdue": 0}
-    for row in rows:
-        level = deadline(row["received_at"], row["extended_at"],
-                         "recorded" if row["has_extension_reason"] else None).alert(window.as_of)
-        if level:
-            levels[level] += 1
+        levels = {k: int(v) for k, v in run_sql(conn, "requests/count_request_deadlines", as_of=window.as_of,
+                                                alert_days_before=ALERT_DAYS_BEFORE).mappings().one().items()}
     if levels["overdue"]:
         log.warning("%d data-subject request(s) overdue", levels["overdue"])
     log.info("request deadlines: %s", levels)
