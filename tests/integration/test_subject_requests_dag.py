@@ -255,3 +255,26 @@ def test_erasure_kept_under_a_hold_is_done_once_the_hold_ends(databases):
     assert dict(p.rows("select state, kept_until::text from retention.request_receipts")) == {
         "partially_fulfilled": "2026-06-20", "fulfilled": None}
     assert warehouse_members(p, "erasure") == 1
+
+
+def test_the_dpo_records_a_request_from_the_params(databases):
+    p = make_platform(databases)
+    with p.app() as c:
+        account = member(p, c, "asks_from_ui")
+    params = {"request_type": "restriction", "account_id": account, "received_at": "2026-06-10T09:00:00+02:00",
+              "identity_verified_at": "2026-06-11T09:00:00+02:00"}
+    outcome = run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG, params=params)
+    assert outcome.state == "success", outcome.task_states
+    assert p.rows("select request_type, state, received_at = '2026-06-10T07:00:00+00:00' "
+                  "from retention.subject_requests") == [("restriction", "fulfilled", True)]
+    assert p.scalar("select count(*) from retention.restrictions where account_id = %s", (account,)) == 1
+    # Without a receipt date the request is refused before anything is recorded.
+    bad = run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG,
+                  params={"request_type": "erasure", "account_id": account, "received_at": None,
+                          "identity_verified_at": None})
+    assert bad.state_of("pick_up_requests") == "failed", bad.task_states
+    assert p.scalar("select count(*) from retention.subject_requests") == 1
+    # dag.test() runs in this process keep a run's params for the next run of the same DAG object
+    # (seen here, not in a worker, which parses the DAG per task): later tests start clean.
+    run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG,
+            params={"request_type": None, "account_id": None, "received_at": None, "identity_verified_at": None})
