@@ -98,13 +98,14 @@ def gdpr_subject_requests():
     @task.short_circuit
     def pick_up_requests() -> bool:
         """Record the request given in the params, if any, then count the actionable requests (one cheap query; migrates the owned schema only when it is missing). Nothing to do: every other task is skipped."""
-        from retention.requests.process import count_actionable, ensure_app_schema, intake
+        from retention.requests.process import count_actionable, ensure_app_schema, intake, triggered_by_hand
         from retention.runtime import engines, window_from_context
 
         context = get_current_context()
         with engines() as db:
             ensure_app_schema(db["app"])
-            intake(db["app"], context["params"], context["run_id"])
+            intake(db["app"], context["params"], context["run_id"],
+                   triggered_by_hand=triggered_by_hand(context))
             return count_actionable(db["app"], window_from_context(context)) > 0
 
     @task

@@ -274,7 +274,7 @@ def test_the_dpo_records_a_request_from_the_params(databases):
                           "identity_verified_at": None})
     assert bad.state_of("pick_up_requests") == "failed", bad.task_states
     assert p.scalar("select count(*) from retention.subject_requests") == 1
-    # dag.test() runs in this process keep a run's params for the next run of the same DAG object
-    # (seen here, not in a worker, which parses the DAG per task): later tests start clean.
+    # Seen with dag.test() in this process (not checked in a worker): a run's params stayed for the
+    # next run of the same DAG object. Reset, so that later tests start clean.
     run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG,
             params={"request_type": None, "account_id": None, "received_at": None, "identity_verified_at": None})

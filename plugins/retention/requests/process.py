@@ -59,12 +59,24 @@ def count_actionable(app: Engine, window: RunWindow) -> int:
         return int(run_sql(conn, "requests/count_actionable_requests", window.params()).scalar_one())
 
 
-def intake(app: Engine, params: dict[str, Any], run_id: str) -> bool:
-    """Record the request the DPO started from the UI (an account only); idempotent per run."""
+def triggered_by_hand(context: dict[str, Any]) -> bool:
+    """The run was triggered by hand (UI, API, CLI), not by the schedule."""
+    run_type = getattr(context.get("dag_run"), "run_type", None)
+    return str(getattr(run_type, "value", run_type)).lower() == "manual"
+
+
+def intake(app: Engine, params: dict[str, Any], run_id: str, triggered_by_hand: bool) -> bool:
+    """Record the request the DPO started from the UI (an account only); idempotent per run.
+
+    Only a run triggered by hand records one: a scheduled run never does, whatever its params say.
+    """
     from retention.window import parse_as_of
 
     request_type = params.get("request_type")
     if not request_type:
+        return False
+    if not triggered_by_hand:
+        log.warning("request params on a scheduled run are ignored: trigger the DAG by hand to record a request")
         return False
     if request_type not in REQUEST_TYPES:
         raise ValueError(f"request_type must be one of {', '.join(REQUEST_TYPES)}")
