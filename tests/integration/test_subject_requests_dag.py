@@ -48,11 +48,19 @@ def warehouse_members(p, reason=None):
                     "where %s::text is null or reason = %s", (reason, reason), db="wh")
 
 
-def assert_no_personal_value(p, outcome, capfd):
+def task_logs(capfd, caplog) -> str:
+    """What the tasks logged, wherever this session's logging configuration sent it."""
+    captured = capfd.readouterr()
+    text = captured.out + captured.err + caplog.text
+    caplog.clear()
+    return text
+
+
+def assert_no_personal_value(p, outcome, logs):
     receipts = json.dumps(p.rows("select * from retention.request_receipts"), default=str)
     xcoms = json.dumps(outcome.xcoms, default=str)
-    logs = capfd.readouterr()
-    for haystack in (receipts, xcoms, logs.out + logs.err):
+    assert "request states:" in logs and "erasure requests:" in logs  # the logs were seen
+    for haystack in (receipts, xcoms, logs):
         for secret in SECRETS:
             assert secret not in haystack
 
@@ -68,9 +76,10 @@ def test_quiet_run_is_one_count_and_skips_every_step(databases):
     assert p.scalar("select to_regclass('retention.subject_requests') is not null")
 
 
-def test_requests_end_to_end_then_the_night_counts_nothing_twice(databases, capfd):
+def test_requests_end_to_end_then_the_night_counts_nothing_twice(databases, capfd, caplog):
     p = make_platform(databases)
     run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG)  # migrates the owned schema
+    task_logs(capfd, caplog)
     with p.app() as c:
         erased = member(p, c, "erased")
         p.add(c, "connection_logs", account_id=erased, ip="192.0.2.1", occurred_at="2026-06-10T08:00:00+00:00")
@@ -120,7 +129,7 @@ def test_requests_end_to_end_then_the_night_counts_nothing_twice(databases, capf
     assert receipts == {r_erased: "partially_fulfilled", r_duplicate: "duplicate", r_held: "partially_fulfilled",
                         r_restricted: "fulfilled", r_prospect: "fulfilled"}
     assert str(p.scalar("select due_on from retention.request_receipts where request_id = %s", (r_erased,))) == "2026-07-01"
-    assert_no_personal_value(p, outcome, capfd)
+    assert_no_personal_value(p, outcome, task_logs(capfd, caplog))
 
     # A rerun does nothing more.
     fingerprint = p.fingerprint()
@@ -141,7 +150,7 @@ def test_requests_end_to_end_then_the_night_counts_nothing_twice(databases, capf
     assert finalize["restricted"] == 1 and finalize["anonymised"]["closed"] == 1
     assert p.scalar("select report -> 'stages' -> 'accounts' ->> 'restricted' from retention.runs "
                     "where run_id = %s", (night.run_id,)) == "1"
-    assert "restricted on request (kept as they are): 1" in capfd.readouterr().out
+    assert "restricted on request (kept as they are): 1" in task_logs(capfd, caplog)
 
     # Lifting the restriction hands the account back to the night.
     request(p, "lift_restriction", account_id=restricted)
