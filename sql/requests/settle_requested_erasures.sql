@@ -1,5 +1,6 @@
 -- The outcome of every account erasure request still open, once its batch ran (or could not):
---   anonymised (by its batch, or by the nightly run first): fulfilled, or partially_fulfilled when
+--   anonymised (by its batch, or before it: by the nightly run or an earlier request): fulfilled, or
+--     partially_fulfilled when
 --     connection logs younger than their retention remain (LCEN: kept one year, then purged);
 --   a legal hold or a post-mortem directive in force: partially_fulfilled, kept until its date
 --     (planned again once it has passed);
@@ -63,7 +64,7 @@ verdict as (
             when not r.account_exists then jsonb_build_object('accounts', 0)
             when r.by_request then coalesce(r.rows_deleted, '{}'::jsonb)
                 || jsonb_build_object('files', r.files_deleted)
-            when r.anonymised_at is not null then jsonb_build_object('accounts', 0, 'anonymised_by_nightly_run', 1)
+            when r.anonymised_at is not null then jsonb_build_object('accounts', 0, 'already_anonymised', 1)
             else '{}'::jsonb
         end as counts
     from requested as r

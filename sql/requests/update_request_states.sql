@@ -6,7 +6,9 @@
 with open_requests as (
     select q.request_id, q.request_type, q.account_id, lower(q.prospect_email) as email, q.received_at, q.state
     from retention.subject_requests as q
-    where q.state in ('received', 'identity_pending', 'in_progress', 'partially_fulfilled')
+    where (q.state in ('received', 'identity_pending', 'in_progress')
+           -- still open: an erasure waiting for a hold or directive to end (not one kept by the LCEN)
+           or (q.state = 'partially_fulfilled' and q.kept_reason in ('legal_hold', 'post_mortem_directive')))
         and q.received_at <= :as_of
 ),
 ranked as (

@@ -139,6 +139,14 @@ def test_requests_end_to_end_then_the_night_counts_nothing_twice(databases, capf
     assert p.scalar("select count(*) from retention.request_receipts") == 5
     assert warehouse_members(p) == 1
 
+    # A new erasure request after one answered (connection logs kept by the LCEN) is no duplicate.
+    again = request(p, "erasure", account_id=erased, received_at="2026-06-14T09:00:00+00:00")
+    assert run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG).state == "success"
+    s = state(p, again)
+    assert (s[0], s[1], s[4]) == ("partially_fulfilled", "lcen_connection_logs",
+                                  {"accounts": 0, "already_anonymised": 1})
+    assert warehouse_members(p) == 1
+
     # The night: the restricted account is skipped (and counted), the closed one goes, the erased one
     # is not counted again, and the after-gate reconciles the ledger (request batch included).
     night = run_dag(p, as_of=AS_OF)
@@ -168,7 +176,7 @@ def test_erasure_of_an_account_the_night_anonymised_first_counts_once(databases)
     outcome = run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG)
     assert outcome.state == "success", outcome.task_states
     s = state(p, r)
-    assert s[0] == "fulfilled" and s[4] == {"accounts": 0, "anonymised_by_nightly_run": 1}
+    assert s[0] == "fulfilled" and s[4] == {"accounts": 0, "already_anonymised": 1}
     assert warehouse_members(p) == 1 and warehouse_members(p, "erasure") == 0
 
 
