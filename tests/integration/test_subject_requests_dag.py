@@ -295,3 +295,38 @@ def test_the_dpo_records_a_request_from_the_params(databases):
     # next run of the same DAG object. Reset, so that later tests start clean.
     run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG,
             params={"request_type": None, "account_id": None, "received_at": None, "identity_verified_at": None})
+
+
+def test_reconcile_leaves_the_pending_cells_of_a_batch_in_flight(databases):
+    """The night's reconcile beside a request batch still in its transaction (its ledger row locked):
+    its pending statistics are neither dropped nor applied; once the batch is gone, they are dropped."""
+    from retention import warehouse
+    from retention.accounts import reconcile
+    from retention.db import make_engine
+    from retention.migrate import migrate_app, migrate_warehouse
+    from retention.policy import load_policy
+
+    p = make_platform(databases)
+    app, wh = make_engine(p.pipeline_app_url), make_engine(p.pipeline_warehouse_url)
+    try:
+        migrate_app(app)
+        migrate_warehouse(wh, load_policy())
+        with p.app() as c:
+            c.execute("insert into retention.account_batches (plan_id, batch_no, run_id, as_of, warehouse_key, "
+                      "id_from, id_to, planned_accounts, source) values ('request-x', 0, 'r', %s, 'request-x-0', "
+                      "1, 1, 1, 'request')", (AS_OF,))
+        with wh.begin() as w:
+            warehouse.record_batch(w, "request-x-0", {})
+        pending = "select count(*) from stats.applied_batches where state = 'pending'"
+        with p.app() as in_flight:
+            in_flight.execute("begin")
+            in_flight.execute("select 1 from retention.account_batches where warehouse_key = 'request-x-0' for update")
+            assert reconcile(app, wh) == {"confirmed": 0, "reversed": 0}
+            assert p.scalar(pending, db="wh") == 1
+            in_flight.execute("rollback")
+        # The batch died without committing: its cells go.
+        assert reconcile(app, wh) == {"confirmed": 0, "reversed": 1}
+        assert p.scalar(pending, db="wh") == 0
+    finally:
+        app.dispose()
+        wh.dispose()
