@@ -41,7 +41,8 @@ class RunOutcome:
 
 
 def run_dag(platform, *, as_of: str | None, dry_run: bool | None = False,
-            extra_env: dict[str, str] | None = None, dag_id: str = "gdpr_retention") -> RunOutcome:
+            extra_env: dict[str, str] | None = None, dag_id: str = "gdpr_retention",
+            params: dict[str, Any] | None = None) -> RunOutcome:
     """One DAG run as the least-privilege pipeline role; connections passed as AIRFLOW_CONN_* like the deployment."""
     dag = load_dag(dag_id)
     env = {"AIRFLOW_CONN_APP_DB": platform.pipeline_app_url,
@@ -53,6 +54,7 @@ def run_dag(platform, *, as_of: str | None, dry_run: bool | None = False,
     conf: dict[str, Any] = {} if dry_run is None else {"dry_run": dry_run}
     if as_of is not None:
         conf["as_of"] = as_of
+    conf.update(params or {})
     try:
         dr = dag.test(logical_date=_clock[0], run_conf=conf)
     finally:

@@ -10,6 +10,11 @@ then the batch's tombstones are verified right after the commit and its frozen i
 finalize applies the pending cells of every done batch to the statistics tables at once.
 A crash anywhere rolls the scrub back; the pending cells of a batch whose ledger row is not done
 are dropped before the batch is redone (see :mod:`retention.warehouse`).
+
+Erasure requests (:mod:`retention.requests.process`) use the same ledger and :func:`process_batch`:
+a batch with ``source = 'request'`` holds one requested account and re-checks it with
+``select_erasable_accounts.sql`` instead of the nightly eligibility; the night's plan and audit
+leave such batches alone, and :func:`reconcile` leaves the pending cells of any batch in flight.
 """
 
 from __future__ import annotations
@@ -41,6 +46,11 @@ def _eligible_sql() -> str:
     return load_sql("accounts/select_eligible_accounts")
 
 
+def _erasable_sql() -> str:
+    """Accounts an open, verified erasure request asks to anonymise now (no hold, no directive, no restriction)."""
+    return load_sql("accounts/select_erasable_accounts")
+
+
 def count_eligible(app: Engine, window: RunWindow) -> dict[str, int]:
     """Accounts eligible now, per reason (what a dry run reports and the backlog shows)."""
     from sqlalchemy import text
@@ -62,16 +72,26 @@ def reconcile(app: Engine, wh: Engine, only_key: str | None = None) -> dict[str,
         keys = [k for k in keys if k == only_key]
     if not keys:
         return {"confirmed": 0, "reversed": 0}
-    with app.connect() as conn:
+    with app.connect() as conn, conn.begin():
         done = set(
             conn.execute(
                 text("select warehouse_key from retention.account_batches where warehouse_key = any(:k) and status = 'done'"),
                 {"k": keys},
             ).scalars()
         )
-    with wh.begin() as w:
-        confirmed = warehouse.confirm(w, [k for k in keys if k in done])
-        reversed_ = warehouse.reverse(w, [k for k in keys if k not in done])
+        # A batch in flight (gdpr_subject_requests' erasures run beside the night) holds its ledger
+        # row locked until its scrub commits: its pending cells are neither confirmed nor dropped.
+        # The rows stay locked here until the warehouse is settled, so no batch starts meanwhile.
+        planned = set(conn.execute(
+            text("select warehouse_key from retention.account_batches where warehouse_key = any(:k) "
+                 "and status = 'planned'"), {"k": keys}).scalars())
+        free = set(conn.execute(
+            text("select warehouse_key from retention.account_batches where warehouse_key = any(:k) "
+                 "and status = 'planned' for update skip locked"), {"k": keys}).scalars())
+        in_flight = planned - free
+        with wh.begin() as w:
+            confirmed = warehouse.confirm(w, [k for k in keys if k in done])
+            reversed_ = warehouse.reverse(w, [k for k in keys if k not in done and k not in in_flight])
     if reversed_:
         log.warning("dropped the statistics of %d batch(es) whose scrub never committed", reversed_)
     return {"confirmed": confirmed, "reversed": reversed_}
@@ -93,8 +113,11 @@ def plan(app: Engine, window: RunWindow, policy: Policy, run_id: str) -> dict[st
     plan_id = uuid.uuid4().hex
     query = text(load_sql("accounts/plan_batches").replace("{eligible}", _eligible_sql()))
     with app.begin() as conn:
-        conn.execute(text("delete from retention.account_batches where status = 'planned'"))
-        conn.execute(text("delete from retention.batch_accounts"))
+        conn.execute(text("delete from retention.account_batches where status = 'planned' and source = 'nightly'"))
+        # The frozen ids of an erasure request's batch still in flight stay (they are not the night's).
+        conn.execute(text(
+            "delete from retention.batch_accounts as m where not exists (select 1 from retention.account_batches as b "
+            "where b.plan_id = m.plan_id and b.batch_no = m.batch_no and b.source = 'request' and b.status = 'planned')"))
         rows = conn.execute(
             query, {**window.params(), **ALL_IDS, "batch_size": policy.account_batch_size, "plan_id": plan_id}
         ).mappings().all()
@@ -172,7 +195,7 @@ def process_batch(app: Engine, wh: Engine, window: RunWindow, policy: Policy, pl
     started = time.monotonic()
     with app.connect() as conn:
         ledger = conn.execute(
-            text("select warehouse_key, status, id_from, id_to from retention.account_batches "
+            text("select warehouse_key, status, id_from, id_to, source from retention.account_batches "
                  "where plan_id = :p and batch_no = :b"),
             {"p": plan_id, "b": batch_no},
         ).mappings().first()
@@ -181,6 +204,8 @@ def process_batch(app: Engine, wh: Engine, window: RunWindow, policy: Policy, pl
     if ledger["status"] == "done":
         return {"batch_no": batch_no, "skipped": "already done"}
     key = ledger["warehouse_key"]
+    requested = ledger["source"] == "request"
+    eligible_sql = _erasable_sql() if requested else _eligible_sql()
     # An earlier attempt of this very batch may have committed its statistics and died before the scrub.
     reconcile(app, wh, only_key=key)
 
@@ -193,10 +218,11 @@ def process_batch(app: Engine, wh: Engine, window: RunWindow, policy: Policy, pl
             )
             _create_batch_tables(conn)
             bounds = {"id_from": ledger["id_from"], "id_to": ledger["id_to"]}
-            run_sql(conn, "accounts/lock_batch_accounts", window.params(), **bounds, plan_id=plan_id, batch_no=batch_no)
+            run_sql(conn, "accounts/lock_batch_accounts", window.params(), **bounds, plan_id=plan_id, batch_no=batch_no,
+                    requested=requested)
             # New statement, new snapshot: sees every activity committed before the locks were taken.
             conn.execute(
-                text(f"insert into batch_members (id, reason) select e.id, e.reason from ({_eligible_sql()}) as e "
+                text(f"insert into batch_members (id, reason) select e.id, e.reason from ({eligible_sql}) as e "
                      "join batch_locked as l on l.id = e.id"),
                 {**window.params(), **bounds},
             )
@@ -232,14 +258,15 @@ def process_batch(app: Engine, wh: Engine, window: RunWindow, policy: Policy, pl
                     {"ids": failed_ids},
                 )
             counts = {reason: int(per_reason.get(reason, 0)) for reason in REASONS}
+            erased = int(per_reason.get("erasure", 0))
             conn.execute(
                 text(
                     "update retention.account_batches set status = 'done', id_from = null, id_to = null, "
-                    "deceased = :deceased, closed = :closed, inactive = :inactive, rows_deleted = cast(:rows as jsonb), "
+                    "deceased = :deceased, closed = :closed, inactive = :inactive, erased = :erased, rows_deleted = cast(:rows as jsonb), "
                     "files_deleted = :files, file_errors = :errors, duration_s = :secs, completed_at = clock_timestamp() "
                     "where plan_id = :p and batch_no = :b and status = 'planned'"
                 ),
-                {**counts, "rows": _json(scrubbed), "files": files_deleted, "errors": len(failed_ids),
+                {**counts, "erased": erased, "rows": _json(scrubbed), "files": files_deleted, "errors": len(failed_ids),
                  "secs": time.monotonic() - started, "p": plan_id, "b": batch_no},
             )
             faults.checkpoint("accounts.before_scrub_commit")
@@ -260,7 +287,7 @@ def process_batch(app: Engine, wh: Engine, window: RunWindow, policy: Policy, pl
                      {"p": plan_id, "b": batch_no})
     if leftovers:
         log.warning("batch %d: %d anonymised account(s) still hold data; the after-gate will fail", batch_no, leftovers)
-    result = {"batch_no": batch_no, **counts, "rows_deleted": scrubbed, "files_deleted": files_deleted,
+    result = {"batch_no": batch_no, **counts, "erased": erased, "rows_deleted": scrubbed, "files_deleted": files_deleted,
               "file_errors": len(failed_ids), "leftovers": int(leftovers),
               "verify_seconds": round(time.monotonic() - verify_started, 3),
               "seconds": round(time.monotonic() - started, 3)}
@@ -309,7 +336,7 @@ def finalize(app: Engine, wh: Engine, window: RunWindow, run_id: str, planned: d
         totals = conn.execute(
             text(
                 "update retention.account_batches set audited_run_id = :run_id "
-                "where status = 'done' and audited_run_id is null "
+                "where status = 'done' and audited_run_id is null and source = 'nightly' "
                 "returning deceased, closed, inactive, coalesce(duration_s, 0), file_errors"
             ),
             {"run_id": run_id},
@@ -324,7 +351,8 @@ def finalize(app: Engine, wh: Engine, window: RunWindow, run_id: str, planned: d
                 details=_json({"batches": len(totals)}), duration_s=duration,
             )
         pending_files = conn.execute(text("select count(*) from retention.pending_file_deletions")).scalar_one()
-    summary = {"anonymised": counts, "batches": len(totals), "warehouse": settled,
+        restricted = conn.execute(text("select count(*) from retention.restrictions")).scalar_one()
+    summary = {"anonymised": counts, "batches": len(totals), "warehouse": settled, "restricted": int(restricted),
                "files_retried": files["retried"], "files_pending": int(pending_files)}
     log.info("accounts stage: %s", summary)
     if pending_files:

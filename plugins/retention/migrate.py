@@ -18,6 +18,7 @@ def migrate_app(app: Engine) -> None:
         # Serialise concurrent migrations (two runs started by hand) on one advisory lock.
         conn.exec_driver_sql("select pg_advisory_xact_lock(hashtext('gdpr_retention.migrate'))")
         run_script(conn, "retention/create_retention_schema")
+        run_script(conn, "requests/create_request_tables")
         run_sql(conn, "retention/upsert_reference_data")
 
 
@@ -25,6 +26,7 @@ def migrate_warehouse(warehouse: Engine, policy: Policy) -> None:
     with warehouse.begin() as conn:
         conn.exec_driver_sql("select pg_advisory_xact_lock(hashtext('gdpr_retention.migrate'))")
         run_script(conn, "warehouse/create_stats_schema")
+        run_script(conn, "warehouse/alter_cohort_reasons")
         create_views(conn)
         has_analyst = conn.exec_driver_sql("select 1 from pg_roles where rolname = 'analyst'").first()
         if has_analyst:

@@ -53,7 +53,9 @@ RELEASED_LANGUAGES = (
     "ko", "lt", "lv", "mt", "nl", "pl", "pt", "ro", "ru", "sk", "sl", "sv", "tr", "uk", "zh",
 )
 LANGUAGE_LEVELS = ("A1", "A2", "B1", "B2", "C1", "C2", "native", "unknown")
-REASONS = ("closed", "deceased", "inactive")
+# The nightly run's three reasons and an erasure on request (gdpr_subject_requests): every anonymised
+# member is in exactly one reason's cell.
+REASONS = ("closed", "deceased", "inactive", "erasure")
 AGE_BANDS = tuple(f"{a}-{a + 4}" for a in range(15, 100, 5)) + ("unknown",)
 ANNOTATION_EXPERIENCE = ("no", "yes")
 EXPERIENCE_BANDS = ("0", "1", "2-3", "4+")

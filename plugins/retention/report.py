@@ -63,7 +63,8 @@ def render(window: RunWindow, stages: dict[str, Any], status: str, gates: dict[s
     else:
         lines.append(
             f"accounts: anonymised {_fmt(accounts.get('anonymised', {}))} in {accounts.get('batches', 0)} batch(es); "
-            f"stored files pending deletion: {accounts.get('files_pending', 0)}"
+            f"stored files pending deletion: {accounts.get('files_pending', 0)}; "
+            f"restricted on request (kept as they are): {accounts.get('restricted', 0)}"
         )
     logs = stages.get("connection_logs")
     if logs is None:

@@ -12,8 +12,10 @@ with locked as (
                  where m.plan_id = :plan_id and m.batch_no = :batch_no)
         and a.id between :id_from and :id_to
         and a.anonymised_at is null
+        -- An erasure request's batch (:requested) asks for the account whatever its dates.
         and (
-            a.deceased_reported_at <= :as_of
+            cast(:requested as boolean)
+            or a.deceased_reported_at <= :as_of
             or a.closed_at <= :closed_on_or_before
             or greatest(a.created_at, a.last_login_at) < :inactive_before
         )

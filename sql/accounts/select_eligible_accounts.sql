@@ -14,6 +14,9 @@ where
     and a.id between :id_from and :id_to
     and (a.legal_hold_until is null or a.legal_hold_until < :as_of_date)
     and (a.post_mortem_retain_until is null or a.post_mortem_retain_until < :as_of_date)
+    -- A restricted account (GDPR art. 18, retention.restrictions) is kept as it is whatever its
+    -- dates: the restriction in force now counts, even on a rerun of an earlier night.
+    and not exists (select 1 from retention.restrictions as r where r.account_id = a.id)
     and (
         a.deceased_reported_at <= :as_of
         or a.closed_at <= :closed_on_or_before

@@ -9,7 +9,7 @@ with planned as (
     select coalesce(sum(deceased), 0) as deceased, coalesce(sum(closed), 0) as closed,
            coalesce(sum(inactive), 0) as inactive
     from retention.account_batches
-    where status = 'planned'
+    where status = 'planned' and source = 'nightly'
 )
 select
     greatest(planned.deceased, planned.closed, planned.inactive) as observed,

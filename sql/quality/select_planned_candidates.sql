@@ -3,4 +3,4 @@
 select m.account_id as id, m.reason
 from retention.batch_accounts as m
 join retention.account_batches as b
-    on b.plan_id = m.plan_id and b.batch_no = m.batch_no and b.status = 'planned'
+    on b.plan_id = m.plan_id and b.batch_no = m.batch_no and b.status = 'planned' and b.source = 'nightly'

@@ -133,6 +133,24 @@ def test_make_stack_runs_triggered_and_scheduled_nights_through_celery(databases
         assert len(missed) == 1, [m["subject"] for m in sink.messages]
         assert missed[0]["subject"].endswith("(no run recorded for the night)")
 
+        # A data-subject request recorded from the UI's params, answered by a Celery worker.
+        with p.app() as c:
+            asker = c.execute("insert into app.accounts (email, created_at) values (%s, '2020-01-01') returning id",
+                              ("stack.asker@example.org",)).fetchone()[0]
+        api.unpause("gdpr_subject_requests")
+        asked = api.trigger("gdpr_subject_requests", {
+            "as_of": "2026-06-15T00:00:00+00:00", "request_type": "erasure", "account_id": asker,
+            "received_at": "2026-06-01T09:00:00+02:00", "identity_verified_at": "2026-06-02T09:00:00+02:00"})
+        answered = wait_for("the request", lambda: api.finished_run("gdpr_subject_requests", asked), RUN_TIMEOUT_S, 3)
+        assert answered["state"] == "success", answered
+        worker_log = (root / "logs" / "celery-worker.log").read_text()
+        for ti in api.task_instances("gdpr_subject_requests", asked):
+            assert ti["state"] == "success", ti
+            assert f"id=UUID('{ti['id']}')" in worker_log, f"{ti['task_id']} did not run in the Celery worker"
+        with p.app() as c:
+            assert c.execute("select state from retention.subject_requests").fetchall() == [("fulfilled",)]
+            assert c.execute("select email is null from app.accounts where id = %s", (asker,)).fetchone()[0]
+
         # A failed gate: its alert (from the worker) and the run's (from the dag processor).
         with p.app() as c:
             c.execute("alter table app.accounts rename column postal_code to zip_code")

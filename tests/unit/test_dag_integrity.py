@@ -86,6 +86,9 @@ def test_schedule_contract(parsed):
     watchdog = parsed["dags"]["gdpr_retention_watchdog"]
     assert watchdog["cron"] == "0 6 * * *"  # the deadline the privacy policy's run must meet
     assert watchdog["params"] == ["as_of"]
+    requests = parsed["dags"]["gdpr_subject_requests"]
+    assert requests["cron"] == "*/5 * * * *"  # a request is picked up within minutes
+    assert requests["params"] == ["account_id", "as_of", "identity_verified_at", "received_at", "request_type"]
     for dag_id, dag in parsed["dags"].items():
         assert dag["timetable"] == "CronTriggerTimetable", dag_id
         assert "Europe/Paris" in dag["tz"], dag_id
@@ -104,6 +107,9 @@ def test_every_task_is_documented_in_the_ui(parsed):
 
 def test_nightly_tasks_retry_transient_errors_only(parsed):
     for task_id, task in parsed["dags"]["gdpr_retention"]["tasks"].items():
+        assert task["retries"] >= 1, task_id
+        assert task["policy"] == "ExceptionRetryPolicy", task_id
+    for task_id, task in parsed["dags"]["gdpr_subject_requests"]["tasks"].items():
         assert task["retries"] >= 1, task_id
         assert task["policy"] == "ExceptionRetryPolicy", task_id
     # The watchdog sends alerts then fails: a retry would send them again.

@@ -1,0 +1,171 @@
+"""
+# gdpr_subject_requests
+
+**What it does.** Answers the people who exercise their rights (privacy policy, "Your rights"),
+within the legal deadline and with proof. Every 5 minutes it picks up the requests recorded in
+`retention.subject_requests` (by the platform, or from this DAG's params) and processes them
+set-based, as of the run's instant:
+
+| request | what happens |
+|---|---|
+| any, identity not verified | nothing (`identity_pending`); the deadline still runs |
+| `restriction` / `lift_restriction` (account) | recorded in `retention.restrictions`; the nightly anonymisation skips restricted accounts and its report counts them |
+| `erasure` (account) | anonymised at once by the nightly code path (tombstone, statistics, files), counted once in the warehouse; under a legal hold or post-mortem directive: `partially_fulfilled`, kept until its date, then erased; connection logs kept one year (LCEN): `partially_fulfilled` |
+| `erasure` / `objection` (prospect) | every prospect row with that e-mail deleted |
+| a second open request of the same type and subject | `duplicate` |
+| `access`, `portability`, account `objection` | not processed yet (issue 19, next step): they stay `in_progress`, their deadline is watched |
+
+Each finished request gets a receipt in `retention.request_receipts` (type, dates, state, reason,
+counts per table; never a person). Deadlines (docs/requests.md): one calendar month after receipt,
+three when the extension's reason was recorded within the first month.
+
+**Params** (all optional; a scheduled run takes none). `as_of` (ISO-8601 with a time zone;
+default: the run's data interval end). To record a request from the UI: `request_type`,
+`account_id` (the member's account number; a prospect's request is inserted into the table by the
+platform, so that the e-mail never lands in Airflow's metadata), `received_at` and, once the
+identity is proven, `identity_verified_at`.
+
+**Connections.** `app_db`, `stats_warehouse` (as `gdpr_retention`).
+
+## Runbook
+- *A task failed*: read its log (counts only). Clear it: every step resumes from the tables (an
+  erasure batch is redone from the ledger; nothing is counted twice). A request whose processing
+  failed 5 times is set to `failed` with the error's class: fix the cause, then set it back to
+  `in_progress` with `attempts = 0`.
+- *Overdue requests*: `check_request_deadlines` logs how many; the DPO answers or records an
+  extension reason (only within the first month).
+- Owner: data team (#data-retention), with the DPO.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import (
+    CronTriggerTimetable,
+    ExceptionRetryPolicy,
+    Param,
+    RetryAction,
+    RetryRule,
+    chain,
+    dag,
+    get_current_context,
+    task,
+)
+
+TRANSIENT_ERRORS = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(
+            exception=["sqlalchemy.exc.OperationalError", "psycopg.OperationalError"],
+            action=RetryAction.RETRY,
+            reason="database unreachable, lock timeout or serialization failure",
+        ),
+    ],
+    default=RetryAction.FAIL,
+)
+
+
+@dag(
+    dag_id="gdpr_subject_requests",
+    schedule=CronTriggerTimetable("*/5 * * * *", timezone="Europe/Paris"),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["gdpr", "retention"],
+    params={
+        "as_of": Param(None, type=["null", "string"],
+                       description="ISO-8601 instant with time zone; default: the run's data interval end"),
+        "request_type": Param(None, type=["null", "string"],
+                              enum=[None, "access", "portability", "erasure", "restriction", "lift_restriction",
+                                    "objection"],
+                              description="Record a new request about an account (leave empty for a normal run)"),
+        "account_id": Param(None, type=["null", "integer"], description="The member's account number"),
+        "received_at": Param(None, type=["null", "string"],
+                             description="When the request was received (ISO-8601 with time zone): the deadline runs from it"),
+        "identity_verified_at": Param(None, type=["null", "string"],
+                                      description="When the identity was proven (empty: nothing is done until it is)"),
+    },
+    default_args={
+        "owner": "data-team",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=1),
+        "retry_policy": TRANSIENT_ERRORS,
+        "pool": "retention_app_db",
+    },
+)
+def gdpr_subject_requests():
+    @task.short_circuit
+    def pick_up_requests() -> bool:
+        """Record the request given in the params, if any, then count the actionable requests (one cheap query; migrates the owned schema only when it is missing). Nothing to do: every other task is skipped."""
+        from retention.requests.process import count_actionable, ensure_app_schema, intake, triggered_by_hand
+        from retention.runtime import engines, window_from_context
+
+        context = get_current_context()
+        with engines() as db:
+            ensure_app_schema(db["app"])
+            intake(db["app"], context["params"], context["run_id"],
+                   triggered_by_hand=triggered_by_hand(context))
+            return count_actionable(db["app"], window_from_context(context)) > 0
+
+    @task
+    def advance_request_states() -> dict:
+        """Close duplicates; set requests whose identity is not verified to identity_pending (nothing is done, the clock runs) and verified ones to in_progress; set requests that failed 5 times to failed."""
+        from retention.requests.process import advance_states
+        from retention.runtime import engines, window_from_context
+
+        context = get_current_context()
+        with engines() as db:
+            return advance_states(db["app"], window_from_context(context), context["run_id"])
+
+    @task
+    def record_restrictions() -> dict:
+        """Record restrictions (retention.restrictions, honoured by the nightly anonymisation) and lift them, under row locks on the accounts."""
+        from retention.policy import load_policy
+        from retention.requests.process import record_restrictions as record
+        from retention.runtime import engines, window_from_context
+
+        context = get_current_context()
+        policy = load_policy()
+        with engines() as db:
+            return record(db["app"], window_from_context(context, policy), policy, context["run_id"])
+
+    @task
+    def erase_requested_prospects() -> dict:
+        """Delete the prospects of erasure and objection requests (every row with the request's e-mail)."""
+        from retention.policy import load_policy
+        from retention.requests.process import erase_prospects
+        from retention.runtime import engines, window_from_context
+
+        context = get_current_context()
+        policy = load_policy()
+        with engines() as db:
+            return erase_prospects(db["app"], window_from_context(context, policy), policy, context["run_id"])
+
+    @task
+    def erase_requested_accounts() -> dict:
+        """Anonymise the accounts of erasure requests by the nightly code path (one ledger batch each: counted once in the warehouse), then settle each request: fulfilled, partially fulfilled (hold, directive, connection logs) or refused (restricted)."""
+        from retention.policy import load_policy
+        from retention.requests.process import erase_accounts
+        from retention.runtime import engines, window_from_context
+
+        context = get_current_context()
+        policy = load_policy()
+        with engines(app=True, warehouse=True) as db:
+            return erase_accounts(db["app"], db["warehouse"], window_from_context(context, policy), policy,
+                                  context["run_id"])
+
+    @task
+    def check_request_deadlines() -> dict:
+        """Count the open requests due within 7 days and overdue (one month after receipt, three if extended in time)."""
+        from retention.requests.process import check_deadlines
+        from retention.runtime import engines, window_from_context
+
+        with engines() as db:
+            return check_deadlines(db["app"], window_from_context(get_current_context()))
+
+    chain(pick_up_requests(), advance_request_states(), record_restrictions(), erase_requested_prospects(),
+          erase_requested_accounts(), check_request_deadlines())
+
+
+gdpr_subject_requests()

@@ -1,0 +1,89 @@
+-- Data-subject requests (issue 19): what the pipeline owns in the application database to answer a
+-- person who asks. Idempotent: every run of gdpr_retention and gdpr_subject_requests executes it.
+-- retention.subject_requests is the only place that links a request to its person (an account id
+-- or a prospect's e-mail); receipts, logs and XCom carry the request id, never the subject.
+create table if not exists retention.subject_requests (
+    request_id           text primary key default gen_random_uuid()::text,
+    request_type         text not null check (request_type in
+        ('access', 'portability', 'erasure', 'restriction', 'lift_restriction', 'objection')),
+    account_id           bigint,
+    prospect_email       text,
+    received_at          timestamptz not null,
+    identity_verified_at timestamptz,
+    -- An extension (up to two further months) counts only when its reason was recorded within the
+    -- first month (retention.requests.deadlines).
+    extension_reason     text,
+    extended_at          timestamptz,
+    state                text not null default 'received' check (state in
+        ('received', 'identity_pending', 'in_progress', 'fulfilled', 'partially_fulfilled', 'refused',
+         'withdrawn', 'duplicate', 'failed')),
+    -- Why: what was kept and on which legal ground (partially_fulfilled), why refused and the
+    -- complaint route (refused), the request it duplicates (duplicate). Never a personal value.
+    state_reason         text,
+    -- What was kept, as a code: legal_hold, post_mortem_directive, lcen_connection_logs.
+    kept_reason          text check (kept_reason in ('legal_hold', 'post_mortem_directive', 'lcen_connection_logs')),
+    kept_until           date,
+    -- Rows and files removed or recorded per table (counts only): copied into the receipt.
+    result_counts        jsonb not null default '{}'::jsonb,
+    attempts             int not null default 0,
+    last_error_class     text,
+    intake_run_id        text unique,
+    created_at           timestamptz not null default clock_timestamp(),
+    updated_at           timestamptz not null default clock_timestamp(),
+    completed_at         timestamptz,
+    -- One subject, of a kind the type applies to: restriction concerns a member's account.
+    check ((account_id is null) <> (prospect_email is null)),
+    check (prospect_email is null or request_type in ('access', 'portability', 'erasure', 'objection')),
+    check ((extension_reason is null) = (extended_at is null)),
+    check (state not in ('partially_fulfilled', 'refused', 'duplicate', 'failed') or state_reason is not null)
+);
+create index if not exists subject_requests_open_idx on retention.subject_requests (state)
+    where state in ('received', 'identity_pending', 'in_progress', 'partially_fulfilled');
+create index if not exists subject_requests_account_idx on retention.subject_requests (account_id)
+    where account_id is not null;
+
+-- Accounts whose processing is restricted (GDPR art. 18): kept as they are, skipped by the
+-- anonymisation and every purge that would touch them, until a lift_restriction request removes
+-- the row. Ids only.
+create table if not exists retention.restrictions (
+    account_id    bigint primary key,
+    request_id    text not null,
+    restricted_at timestamptz not null
+);
+
+-- The proof: one receipt per finished request (and per state it ends in). Names no person: the
+-- request id is random, the link to the person stays in retention.subject_requests.
+create table if not exists retention.request_receipts (
+    request_id           text not null,
+    state                text not null,
+    request_type         text not null,
+    subject_kind         text not null check (subject_kind in ('account', 'prospect')),
+    received_at          timestamptz not null,
+    identity_verified_at timestamptz,
+    due_on               date not null,
+    extended             boolean not null,
+    completed_at         timestamptz not null,
+    state_reason         text,
+    kept_reason          text,
+    kept_until           date,
+    counts               jsonb not null default '{}'::jsonb,
+    run_id               text not null,
+    as_of                timestamptz not null,
+    recorded_at          timestamptz not null default clock_timestamp(),
+    primary key (request_id, state)
+);
+
+-- An erasure on request goes through the nightly ledger (retention.account_batches), so that the
+-- warehouse counts each account once whichever commits first. `source` tells the two apart;
+-- `erased` counts the accounts a request batch anonymised (reason 'erasure').
+alter table retention.account_batches add column if not exists source text not null default 'nightly';
+alter table retention.account_batches add column if not exists erased int not null default 0;
+alter table retention.account_batches add column if not exists request_id text;
+do $$
+begin
+    if not exists (select from pg_constraint where conname = 'account_batches_source_check') then
+        alter table retention.account_batches
+            add constraint account_batches_source_check check (source in ('nightly', 'request'));
+    end if;
+end
+$$;
