@@ -343,7 +343,9 @@ def release_month(app: Engine, wh: Engine, month: date, *, policy: Policy, as_of
         )
         faults.checkpoint("release.before_commit")
     log.info("released %s: %d tables, %d cells, rho %.4f", month, len(ledger), len(cells["value"]), spent)
-    return {"month": month.isoformat(), "tables": len(ledger), "cells": len(cells["value"]), "rho": spent}
+    # The run's report keeps these figures: the Retention page shows the accounting from them.
+    return {"month": month.isoformat(), "tables": len(ledger), "cells": len(cells["value"]), "rho": spent,
+            "epsilon": epsilon_of(spent, policy.release_delta), "delta": policy.release_delta}
 
 
 def release_closed_months(app: Engine, wh: Engine, window: RunWindow, policy: Policy, run_id: str) -> dict[str, Any]:

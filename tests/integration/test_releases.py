@@ -91,7 +91,8 @@ def test_month_released_once_never_moves_and_analyst_reads_published_only(databa
         assert p.rows("select release_month::text from published.releases", db="wh") == [("2026-05-01",)]
         ledger = dict(p.rows("select table_name, cells from published.privacy_ledger", db="wh"))
         assert set(ledger) == {t.name for t in RELEASED_TABLES}
-        assert ledger["members_by_reason"] == 3 and ledger["members_by_reason_age_band"] == 3 * 18
+        # Four reasons: the nightly three and an erasure on request (gdpr_subject_requests).
+        assert ledger["members_by_reason"] == 4 and ledger["members_by_reason_age_band"] == 4 * 18
         assert ledger["members_by_region"] >= 20  # every region of the reference data, zero or not
         exact = p.scalar("select sum(members) from stats.anonymised_cohorts "
                          "where anonymised_month = '2026-05-01'", db="wh")
@@ -107,6 +108,18 @@ def test_month_released_once_never_moves_and_analyst_reads_published_only(databa
         summary = release_summary(p.warehouse_url)  # what the demo prints, from the admin URL it holds
         assert summary[0].startswith("Released 2026-05: 16 tables"), summary
         assert any("rho 0.5" in line for line in summary), summary
+
+        # The Retention page shows the accounting from the runs' reports (the app database it reads).
+        from retention.compliance.queries import read_page
+        from retention.db import make_engine
+
+        page_engine = make_engine(p.app_url)
+        try:
+            shown = read_page(page_engine, docs_root=tmp_path).releases
+        finally:
+            page_engine.dispose()
+        assert [(r.month.isoformat(), r.tables, round(r.rho, 6)) for r in shown] == [("2026-05-01", 16, round(spent, 6))]
+        assert shown[0].epsilon and shown[0].delta
 
         with connect_as(p.warehouse_url, analyst) as c:
             released = readable(c)

@@ -477,3 +477,21 @@ def test_one_bar_per_night_the_last_started_run():
     rerun = run(run_id="rerun", started_at=AS_OF + timedelta(hours=3))
     older = run(run_id="older", as_of=AS_OF - timedelta(days=1))
     assert [r.run_id for r in nights_of([first, older, rerun])] == ["rerun", "older"]
+
+
+def test_privacy_budget_per_release_and_per_person():
+    from dataclasses import replace
+    from datetime import date
+
+    from retention.compliance.queries import Release
+
+    releases = [Release(date(2026, 5, 1), 0.5, 5.67, 1e-7, 16, 1160, "r1"),
+                Release(date(2026, 6, 1), 0.5, 5.67, 1e-7, 16, 1160, "r2")]
+    html = render.render_page(replace(page(), releases=releases))
+    section = html[html.index('<section id="privacy">'):]
+    assert section.count("<tr data-release=") == 2
+    assert '<tr data-release="2026-06"><td class="mono">2026-06</td><td class="num">16</td>' in section
+    # Parallel composition: a person is in one month's release, so the loss is the largest, not the sum.
+    assert "Privacy loss per person over 2 release(s): rho 0.5." in section
+    assert "the sum over months (rho 1)" in section
+    assert "No month released yet" in render.render_page(page())

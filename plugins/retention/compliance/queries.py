@@ -172,6 +172,19 @@ class MonthProof:
 
 
 @dataclass(frozen=True)
+class Release:
+    """One month released to analysts, as its run reported it (privacy spent, size; no value)."""
+
+    month: date
+    rho: float
+    epsilon: float | None
+    delta: float | None
+    tables: int
+    cells: int
+    run_id: str
+
+
+@dataclass(frozen=True)
 class PageData:
     runs: list[RunSummary]  # newest started first: the year of proof and the last TABLE_RUNS started
     backlog: Backlog  # measured at generated_at
@@ -182,6 +195,7 @@ class PageData:
     alerts_by_month: dict[date, int] = field(default_factory=dict)
     # The data map as the record of processing (retention.datamap.DataMap.rows()): from the file, no query.
     datamap_rows: list[dict[str, Any]] = field(default_factory=list)
+    releases: list[Release] = field(default_factory=list)  # the year's monthly releases, oldest first
 
     @property
     def recent_runs(self) -> list[RunSummary]:
@@ -485,6 +499,17 @@ def read_alerts_by_month(conn: Connection, last_as_of: datetime | None) -> dict[
     return {row["month"].date(): int(row["alerts"]) for row in _rows(conn, "count_alerts_sent", {"since": since})}
 
 
+def read_releases(conn: Connection, last_as_of: datetime | None) -> list[Release]:
+    if last_as_of is None:
+        return []
+    since = datetime.combine(proof_months(last_as_of)[-1], time(0), tzinfo=timezone.utc)
+    return [Release(month=row["month"], rho=float(row["rho"]),
+                    epsilon=None if row["epsilon"] is None else float(row["epsilon"]),
+                    delta=None if row["delta"] is None else float(row["delta"]),
+                    tables=int(row["tables"] or 0), cells=int(row["cells"] or 0), run_id=row["run_id"])
+            for row in _rows(conn, "select_releases", {"since": since})]
+
+
 def read_page(eng: Engine, *, now: datetime | None = None, docs_root: Path | None = None) -> PageData:
     """All the page's figures in one REPEATABLE READ, READ ONLY snapshot (they agree with each other).
 
@@ -506,7 +531,8 @@ def read_page(eng: Engine, *, now: datetime | None = None, docs_root: Path | Non
             notices_on = (data.last_as_of if data.stale else now).astimezone(timezone.utc).date()
             notices = read_notices(conn, notices_on)
             alerts = read_alerts_by_month(conn, data.last_as_of)
+            releases = read_releases(conn, data.last_as_of)
     from retention.datamap import load_datamap
 
     return replace(data, notices=notices, backlog_at_last_run=at_last, alerts_by_month=alerts,
-                   datamap_rows=load_datamap().rows())
+                   datamap_rows=load_datamap().rows(), releases=releases)

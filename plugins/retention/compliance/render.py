@@ -507,6 +507,34 @@ def render_policy(policy: Policy, last_run: RunSummary | None) -> str:
             f"<tbody>{rows}</tbody></table></section>")
 
 
+def render_privacy(releases: list, policy: Policy) -> str:
+    """The analysts' monthly releases and what they cost in privacy, per release and per person."""
+    if releases:
+        rows = "".join(
+            f'<tr data-release="{r.month:%Y-%m}"><td class="mono">{r.month:%Y-%m}</td><td class="num">{r.tables}</td>'
+            f'<td class="num">{fmt_int(r.cells)}</td><td class="num">{r.rho:.3g}</td>'
+            f'<td class="num">{"" if r.epsilon is None else f"{r.epsilon:.3g}"}</td>'
+            f'<td class="num">{"" if r.delta is None else f"{r.delta:.0e}"}</td></tr>'
+            for r in releases
+        )
+        per_person = max(r.rho for r in releases)
+        summed = sum(r.rho for r in releases)
+        table = ("<table><thead><tr><th>Month</th><th class=\"num\">Tables</th><th class=\"num\">Cells</th>"
+                 "<th class=\"num\">rho spent</th><th class=\"num\">epsilon</th><th class=\"num\">at delta</th>"
+                 f"</tr></thead><tbody>{rows}</tbody></table>")
+        person = (f'<p data-figure="privacy.per_person">Privacy loss per person over {len(releases)} release(s): '
+                  f"rho {per_person:.3g}. Each person is anonymised once and so is in one month's release only; "
+                  f"the sum over months (rho {summed:.3g}) would apply only if the same people were in every month.</p>")
+    else:
+        table, person = "<p>No month released yet: a month is released by the first run after it has closed.</p>", ""
+    return ('<section id="privacy"><h2>Analysts\' releases: privacy budget</h2>'
+            '<p class="note">Monthly differentially private releases in <span class="mono">published</span> '
+            f"(OpenDP, discrete Gaussian, zCDP): at most rho {policy.release_rho_per_month:g} per release "
+            f"(<span class=\"mono\">release_rho_per_month</span>), delta {policy.release_delta:g}; "
+            "see docs/analysts.md for what this means.</p>"
+            f"{table}{person}</section>")
+
+
 def render_datamap(rows: list[dict]) -> str:
     """The data map as the DPO's record of processing: one row per column, personal ones marked."""
     if not rows:
@@ -540,6 +568,7 @@ def render_page(data: PageData) -> str:
         render_runs(data.recent_runs),
         render_proof(data.months),
         render_policy(data.policy, last),
+        render_privacy(data.releases, data.policy),
         render_datamap(data.datamap_rows),
     ]
     return (
