@@ -92,3 +92,18 @@ def pytest_configure(config):
     import airflow_env
 
     airflow_env.configure()
+
+
+@pytest.fixture
+def analyst(pg_admin_url):
+    """A login user created from role `analyst`, as an administrator would (docs/analysts.md)."""
+    user = f"rt_analyst_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+        admin.execute("do $$ begin if not exists (select from pg_roles where rolname = 'analyst') then "
+                      "create role analyst nologin; end if; end $$")
+        admin.execute(f'create role "{user}" login in role analyst')
+    try:
+        yield user
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+            admin.execute(f'drop role if exists "{user}"')

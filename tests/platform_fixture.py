@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from retention.datamap import load_datamap
 
 # From the data map (the only list of what is personal), never a copy: the columns of app.accounts
@@ -61,6 +62,14 @@ class Platform:
             parts.append(self.scalar(
                 f"select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from {table} as t", db=db))
         return "/".join(parts)
+
+
+def connect_as(url: str, user: str) -> psycopg.Connection:
+    """A connection as another login (the analyst's), same server and database."""
+    params = conninfo_to_dict(url)
+    params["user"] = user
+    params.pop("password", None)
+    return psycopg.connect(make_conninfo(**params), autocommit=True)
 
 
 def as_role(url: str, role: str) -> str:

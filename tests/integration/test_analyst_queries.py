@@ -5,14 +5,12 @@ cannot read `stats`, write anything, or reach the application database (and its 
 from __future__ import annotations
 
 import re
-import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
 from dagrun import run_dag
-from platform_fixture import make_platform
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from platform_fixture import connect_as, make_platform
 
 pytestmark = pytest.mark.integration
 
@@ -33,28 +31,6 @@ def test_the_ten_queries_are_named_and_documented():
         assert f"sql/analysts/{path.name}" in doc, f"{path.name} is not in docs/analysts.md"
         body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--")).strip()
         assert body in doc, f"docs/analysts.md shows another version of {path.name}"
-
-
-@pytest.fixture
-def analyst(pg_admin_url):
-    """A login user created from role `analyst`, as an administrator would (docs/analysts.md)."""
-    user = f"rt_analyst_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
-        admin.execute("do $$ begin if not exists (select from pg_roles where rolname = 'analyst') then "
-                      "create role analyst nologin; end if; end $$")
-        admin.execute(f'create role "{user}" login in role analyst')
-    try:
-        yield user
-    finally:
-        with psycopg.connect(pg_admin_url, autocommit=True) as admin:
-            admin.execute(f'drop role if exists "{user}"')
-
-
-def connect_as(url: str, user: str) -> psycopg.Connection:
-    params = conninfo_to_dict(url)
-    params["user"] = user
-    params.pop("password", None)
-    return psycopg.connect(make_conninfo(**params), autocommit=True)
 
 
 def test_analyst_runs_every_example_query_and_reads_nothing_else(databases, analyst, tmp_path):

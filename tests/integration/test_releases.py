@@ -7,13 +7,10 @@ release, value for value; the role `analyst` reads `published` and nothing else 
 
 from __future__ import annotations
 
-import uuid
-
 import psycopg
 import pytest
 from dagrun import run_dag
-from platform_fixture import make_platform
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from platform_fixture import connect_as, make_platform
 
 pytestmark = pytest.mark.integration
 
@@ -21,28 +18,6 @@ MAY_10 = "2026-05-10T00:00:00+00:00"
 MAY_20 = "2026-05-20T00:00:00+00:00"
 JUNE_2 = "2026-06-02T00:00:00+00:00"
 JUNE_3 = "2026-06-03T00:00:00+00:00"
-
-
-@pytest.fixture
-def analyst(pg_admin_url):
-    """A login user created from role `analyst`, as an administrator would (docs/analysts.md)."""
-    user = f"rt_analyst_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
-        admin.execute("do $$ begin if not exists (select from pg_roles where rolname = 'analyst') then "
-                      "create role analyst nologin; end if; end $$")
-        admin.execute(f'create role "{user}" login in role analyst')
-    try:
-        yield user
-    finally:
-        with psycopg.connect(pg_admin_url, autocommit=True) as admin:
-            admin.execute(f'drop role if exists "{user}"')
-
-
-def connect_as(url: str, user: str) -> psycopg.Connection:
-    params = conninfo_to_dict(url)
-    params["user"] = user
-    params.pop("password", None)
-    return psycopg.connect(make_conninfo(**params), autocommit=True)
 
 
 def readable(c: psycopg.Connection) -> dict[str, list[tuple]]:
