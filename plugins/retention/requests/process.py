@@ -108,30 +108,28 @@ def advance_states(app: Engine, window: RunWindow, run_id: str) -> dict[str, int
     return moved
 
 
-def record_restrictions(app: Engine, window: RunWindow, policy: Policy, run_id: str) -> dict[str, int]:
-    """Restrictions recorded and lifted (the nightly anonymisation skips restricted accounts)."""
+def _locked_step(app: Engine, window: RunWindow, policy: Policy, run_id: str, statement: str,
+                 what: str) -> dict[str, int]:
+    """One set-based step under the policy's lock timeout, with the receipts of the requests it ended,
+    in one transaction; the statement returns one row of counts."""
     from retention.db import lock_timeout
 
     with app.begin() as conn:
         with lock_timeout(conn, policy.lock_timeout_ms):
-            result = {k: int(v) for k, v in run_sql(conn, "requests/record_restrictions", as_of=window.as_of)
-                      .mappings().one().items()}
+            result = {k: int(v) for k, v in run_sql(conn, statement, as_of=window.as_of).mappings().one().items()}
         result["receipts"] = _receipts(conn, window, run_id)
-    log.info("restrictions: %s", result)
+    log.info("%s: %s", what, result)
     return result
+
+
+def record_restrictions(app: Engine, window: RunWindow, policy: Policy, run_id: str) -> dict[str, int]:
+    """Restrictions recorded and lifted (the nightly anonymisation skips restricted accounts)."""
+    return _locked_step(app, window, policy, run_id, "requests/record_restrictions", "restrictions")
 
 
 def erase_prospects(app: Engine, window: RunWindow, policy: Policy, run_id: str) -> dict[str, int]:
     """Delete the prospects of erasure and objection requests (every row with the request's e-mail)."""
-    from retention.db import lock_timeout
-
-    with app.begin() as conn:
-        with lock_timeout(conn, policy.lock_timeout_ms):
-            result = {k: int(v) for k, v in run_sql(conn, "requests/delete_requested_prospects", as_of=window.as_of)
-                      .mappings().one().items()}
-        result["receipts"] = _receipts(conn, window, run_id)
-    log.info("prospect requests: %s", result)
-    return result
+    return _locked_step(app, window, policy, run_id, "requests/delete_requested_prospects", "prospect requests")
 
 
 def plan_erasures(app: Engine, wh: Engine, window: RunWindow, run_id: str) -> list[dict[str, Any]]:
