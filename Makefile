@@ -12,7 +12,7 @@ UV_VERSION := 0.13.8
 # uv installs the lock into .venv. `make lock` re-resolves after a pin in requirements*.txt changed.
 # --system-certs: trust the machine's certificate store (a proxy's CA), as pip does, not only uv's bundled roots.
 $(BIN)/.installed: requirements.lock requirements-dev.lock
-	$(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip install --quiet --system-certs --python $(BIN)/python -r requirements-dev.lock
 	touch $@
@@ -20,6 +20,8 @@ $(BIN)/.installed: requirements.lock requirements-dev.lock
 lock: $(BIN)/.installed
 	$(BIN)/uv pip compile --quiet --system-certs --universal --python-version 3.11 requirements.txt -o requirements.lock
 	$(BIN)/uv pip compile --quiet --system-certs --universal --python-version 3.11 requirements-dev.txt -c requirements.lock -o requirements-dev.lock
+	$(BIN)/uv pip install --quiet --system-certs --python $(BIN)/python -r requirements-dev.lock
+	touch $(BIN)/.installed
 
 ## Seed synthetic data, run one real nightly run through Airflow, print the report.
 demo: $(BIN)/.installed
