@@ -12,12 +12,17 @@ set-based, as of the run's instant:
 | `restriction` / `lift_restriction` (account) | recorded in `retention.restrictions`; the nightly anonymisation skips restricted accounts and its report counts them |
 | `erasure` (account) | anonymised at once by the nightly code path (tombstone, statistics, files), counted once in the warehouse; under a legal hold or post-mortem directive: `partially_fulfilled`, kept until its date, then erased; connection logs kept one year (LCEN): `partially_fulfilled` |
 | `erasure` / `objection` (prospect) | every prospect row with that e-mail deleted |
+| `objection` (account) | `refused`: members' data is processed for the contract and legal obligations, not on legitimate interests (art. 21 does not apply); the reason says how to stop the processing and gives the CNIL route |
 | a second open request of the same type and subject | `duplicate` |
-| `access`, `portability`, account `objection` | not processed yet (issue 19, next step): they stay `in_progress`, their deadline is watched |
 
-Each finished request gets a receipt in `retention.request_receipts` (type, dates, state, reason,
-counts per table; never a person). Deadlines (docs/requests.md): one calendar month after receipt,
-three when the extension's reason was recorded within the first month.
+Before acting, the gate `check_request_schema` compares the application schema with the data map
+(what the erasure scrubs and the packages read). Each finished request gets a receipt in
+`retention.request_receipts` (type, dates, state, reason, counts per table, code and policy
+versions, gates passed; never a person). Deadlines (docs/requests.md): one calendar month after
+receipt, three when the extension's reason was recorded within the first month;
+`check_request_deadlines` alerts the data team (same notifier as the nightly run) once when a
+request has 7 days left and every day it is overdue. `request_link_retention_years` after the
+answer, the request is unlinked from its person.
 
 **Params** (all optional; a scheduled run takes none). `as_of` (ISO-8601 with a time zone;
 default: the run's data interval end). To record a request from the UI: `request_type`,
@@ -32,8 +37,10 @@ identity is proven, `identity_verified_at`.
   erasure batch is redone from the ledger; nothing is counted twice). A request whose processing
   failed 5 times is set to `failed` with the error's class: fix the cause, then set it back to
   `in_progress` with `attempts = 0`.
-- *Overdue requests*: `check_request_deadlines` logs how many; the DPO answers or records an
-  extension reason (only within the first month).
+- *`check_request_schema` failed*: the application schema drifted from the data map; no request
+  was acted on. Map the change (plugins/retention/datamap.yaml), then clear the task.
+- *Deadline alert*: the DPO answers, or records `extension_reason` and `extended_at` (counts only
+  within the first month). The Retention page lists the open requests with their days left.
 - Owner: data team (#data-retention), with the DPO.
 """
 
@@ -52,6 +59,7 @@ from airflow.sdk import (
     get_current_context,
     task,
 )
+from retention.alerts import DAG_FAILED, GATE_FAILED, RetentionAlertNotifier
 
 TRANSIENT_ERRORS = ExceptionRetryPolicy(
     rules=[
@@ -73,6 +81,7 @@ TRANSIENT_ERRORS = ExceptionRetryPolicy(
     max_active_runs=1,
     doc_md=__doc__,
     tags=["gdpr", "retention"],
+    on_failure_callback=RetentionAlertNotifier(event=DAG_FAILED),
     params={
         "as_of": Param(None, type=["null", "string"],
                        description="ISO-8601 instant with time zone; default: the run's data interval end"),
@@ -98,25 +107,39 @@ def gdpr_subject_requests():
     @task.short_circuit
     def pick_up_requests() -> bool:
         """Record the request given in the params, if any, then count the actionable requests (one cheap query; migrates the owned schema only when it is missing). Nothing to do: every other task is skipped."""
+        from retention.policy import load_policy
         from retention.requests.process import count_actionable, ensure_app_schema, intake, triggered_by_hand
         from retention.runtime import engines, window_from_context
 
         context = get_current_context()
+        policy = load_policy()
         with engines() as db:
             ensure_app_schema(db["app"])
             intake(db["app"], context["params"], context["run_id"],
                    triggered_by_hand=triggered_by_hand(context))
-            return count_actionable(db["app"], window_from_context(context)) > 0
+            return count_actionable(db["app"], window_from_context(context, policy), policy) > 0
 
-    @task
-    def advance_request_states() -> dict:
-        """Close duplicates; set requests whose identity is not verified to identity_pending (nothing is done, the clock runs) and verified ones to in_progress; set requests that failed 5 times to failed."""
-        from retention.requests.process import advance_states
+    @task(on_failure_callback=RetentionAlertNotifier(event=GATE_FAILED))
+    def check_request_schema() -> dict:
+        """Gate: the application schema matches the data map (the erasure scrubs and the packages read what the map lists). Fails, naming what drifted (never a value), before any request is acted on; the deadline check still runs."""
+        from retention.quality.gates import check_app_schema
         from retention.runtime import engines, window_from_context
 
         context = get_current_context()
         with engines() as db:
-            return advance_states(db["app"], window_from_context(context), context["run_id"])
+            return check_app_schema(db["app"], window_from_context(context), context["run_id"], gate="requests_before")
+
+    @task
+    def advance_request_states() -> dict:
+        """Close duplicates; set requests whose identity is not verified to identity_pending (nothing is done, the clock runs) and verified ones to in_progress; set requests that failed 5 times to failed; unlink answered requests from their person after the policy's period (request_link_retention_years)."""
+        from retention.policy import load_policy
+        from retention.requests.process import advance_states
+        from retention.runtime import engines, window_from_context
+
+        context = get_current_context()
+        policy = load_policy()
+        with engines() as db:
+            return advance_states(db["app"], window_from_context(context, policy), policy, context["run_id"])
 
     @task
     def record_restrictions() -> dict:
@@ -129,6 +152,19 @@ def gdpr_subject_requests():
         policy = load_policy()
         with engines() as db:
             return record(db["app"], window_from_context(context, policy), policy, context["run_id"])
+
+    @task
+    def answer_account_objections() -> dict:
+        """Answer members' objections: refused with the legal reason (the account is processed for the contract and legal obligations, not on legitimate interests) and the CNIL complaint route; nothing changes."""
+        from retention.policy import load_policy
+        from retention.requests.process import refuse_account_objections
+        from retention.runtime import engines, window_from_context
+
+        context = get_current_context()
+        policy = load_policy()
+        with engines() as db:
+            return refuse_account_objections(db["app"], window_from_context(context, policy), policy,
+                                             context["run_id"])
 
     @task
     def erase_requested_prospects() -> dict:
@@ -157,15 +193,18 @@ def gdpr_subject_requests():
 
     @task
     def check_request_deadlines() -> dict:
-        """Count the open requests due within 7 days and overdue (one month after receipt, three if extended in time)."""
+        """Count the unanswered requests due within 7 days and overdue (one month after receipt, three if extended in time) and alert them (once when 7 days are left, once a day while overdue). Beside the processing steps, so that a failing step never silences a deadline."""
         from retention.requests.process import check_deadlines
         from retention.runtime import engines, window_from_context
 
+        context = get_current_context()
         with engines() as db:
-            return check_deadlines(db["app"], window_from_context(get_current_context()))
+            return check_deadlines(db["app"], window_from_context(context), context["run_id"], context["dag"].dag_id)
 
-    chain(pick_up_requests(), advance_request_states(), record_restrictions(), erase_requested_prospects(),
-          erase_requested_accounts(), check_request_deadlines())
+    picked_up = pick_up_requests()
+    chain(picked_up, check_request_schema(), advance_request_states(), record_restrictions(),
+          answer_account_objections(), erase_requested_prospects(), erase_requested_accounts())
+    chain(picked_up, check_request_deadlines())
 
 
 gdpr_subject_requests()

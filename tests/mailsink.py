@@ -24,6 +24,14 @@ class SmtpSink:
         return "250 Message accepted for delivery"
 
 
+def email_env(port: int) -> dict[str, str]:
+    """The environment that sends the notifier's alerts to the sink on ``port``."""
+    return {"AIRFLOW_CONN_SMTP_DEFAULT": f"smtp://127.0.0.1:{port}?disable_ssl=true&disable_tls=true&timeout=10"
+                                         "&retry_limit=0",
+            "RETENTION_ALERT_CHANNEL": "email", "RETENTION_ALERT_EMAILS": "data-team@example.org, oncall@example.org",
+            "RETENTION_ALERT_FROM": "gdpr-retention@example.org"}
+
+
 @pytest.fixture
 def smtp_sink():
     from aiosmtpd.controller import Controller

@@ -40,12 +40,14 @@ log = logging.getLogger(__name__)
 DAG_FAILED = "run_failed"
 GATE_FAILED = "gate_failed"
 DEADLINE_MISSED = "deadline_missed"
-EVENTS = (DAG_FAILED, GATE_FAILED, DEADLINE_MISSED)
+REQUEST_DEADLINE = "request_deadline"
+EVENTS = (DAG_FAILED, GATE_FAILED, DEADLINE_MISSED, REQUEST_DEADLINE)
 
 _TITLES = {
     DAG_FAILED: "run failed",
     GATE_FAILED: "quality gate failed",
     DEADLINE_MISSED: "run not finished by its deadline (06:00 Europe/Paris)",
+    REQUEST_DEADLINE: "data-subject requests near or past their legal deadline",
 }
 _FINISHED_STATES = ("success", "failed")
 _OWN_ERROR_TYPES = {("retention.quality.gates", "GateFailed"), ("builtins", "RuntimeError")}
@@ -123,6 +125,8 @@ class RetentionAlertNotifier(BaseNotifier):
 
 def build_message(event: str, context: dict[str, Any]) -> dict[str, Any] | None:
     """The alert as plain data (ids, counts, links). None when there is nothing to say."""
+    if event == REQUEST_DEADLINE:
+        return build_request_message(context)
     run = _run_facts(context)
     if event == DEADLINE_MISSED and run.get("state") in _FINISHED_STATES:
         # A run that failed before its deadline was already reported by its failure alert, and a
@@ -156,6 +160,22 @@ def build_message(event: str, context: dict[str, Any]) -> dict[str, Any] | None:
         subject += f": {what}"
     message["subject"] = subject + (f" (run {run['run_id']})" if run["run_id"] else " (no run recorded for the night)")
     return message
+
+
+def build_request_message(context: dict[str, Any]) -> dict[str, Any] | None:
+    """Requests due within 7 days or overdue: request ids (random), types, states and dates, never a person."""
+    requests = [{"request_id": str(r["request_id"]), "request_type": str(r["request_type"]), "state": str(r["state"]),
+                 "due_on": _iso(r["due_on"]), "days_left": int(r["days_left"]), "extended": bool(r["extended"]),
+                 "level": str(r["level"])} for r in context.get("requests") or []]
+    if not requests:
+        return None
+    dag_id, run_id = str(context.get("dag_id") or "gdpr_subject_requests"), context.get("run_id")
+    overdue = sum(r["level"] == "overdue" for r in requests)
+    subject = f"[{dag_id}] {_TITLES[REQUEST_DEADLINE]}: {overdue} overdue, {len(requests) - overdue} due within 7 days"
+    return {"event": REQUEST_DEADLINE, "title": _TITLES[REQUEST_DEADLINE], "subject": subject, "dag_id": dag_id,
+            "run_id": str(run_id) if run_id else None, "as_of": _iso(context.get("as_of")), "requests": requests,
+            "counts": {"overdue": overdue, "due_soon": len(requests) - overdue},
+            "links": _links(dag_id, str(run_id) if run_id else None, None)}
 
 
 def _run_facts(context: dict[str, Any]) -> dict[str, Any]:
@@ -326,7 +346,13 @@ def render_text(message: dict[str, Any]) -> str:
             lines.append(f"{key:<16} {message[key]}")
     counts = message.get("counts") or {}
     lines.append("")
-    if counts.get("unavailable"):
+    if message.get("requests") is not None:
+        lines.append("Answer them, or record an extension's reason within the first month (docs/requests.md).")
+        for r in message["requests"]:
+            when = f"{-r['days_left']} day(s) overdue" if r["days_left"] < 0 else f"{r['days_left']} day(s) left"
+            lines.append(f"  request {r['request_id']}  {r['request_type']:<16} {r['state']:<16} due {r['due_on']}"
+                         f"{' (extended)' if r['extended'] else ''}: {when}")
+    elif counts.get("unavailable"):
         lines.append(f"counts: unavailable ({counts['unavailable']})")
     else:
         lines.append(f"run status recorded: {counts.get('run_status') or 'not recorded'}")

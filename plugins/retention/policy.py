@@ -30,6 +30,7 @@ class Policy:
     airflow_metadata_retention_days: int
     release_rho_per_month: float
     release_delta: float
+    request_link_retention_years: int
     bases: dict[str, str]
 
     def values(self) -> dict[str, Any]:
@@ -55,6 +56,7 @@ _RULES: dict[str, tuple[type, float, float]] = {
     "release_rho_per_month": (float, 0.001, 5.0),
     # Only states the guarantee as (epsilon, delta); must stay far below 1 / members.
     "release_delta": (float, 1e-15, 1e-4),
+    "request_link_retention_years": (int, 1, 10),
 }
 
 

@@ -1,22 +1,10 @@
 -- Open requests per deadline level as of :as_of, counted in PostgreSQL (no row leaves it): due
--- within 7 days, overdue. The due date is the rule of retention.requests.deadlines (one calendar
--- month after receipt in Paris, three when the extension was recorded in time), as in
--- insert_request_receipts.sql.
-with open_requests as (
-    select
-        (q.received_at at time zone 'Europe/Paris')::date as received_on,
-        coalesce(btrim(q.extension_reason), '') <> ''
-            and (q.extended_at at time zone 'Europe/Paris')::date
-                <= cast((q.received_at at time zone 'Europe/Paris')::date + interval '1 month' as date)
-            as valid_extension
+-- within :alert_days_before days, overdue. A failed request is still unanswered: it counts.
+with days_left as (
+    select d.due_on - (cast(:as_of as timestamptz) at time zone 'Europe/Paris')::date as days
     from retention.subject_requests as q
-    where q.state in ('received', 'identity_pending', 'in_progress')
-),
-days_left as (
-    select
-        cast(o.received_on + case when o.valid_extension then interval '3 months' else interval '1 month' end as date)
-            - (cast(:as_of as timestamptz) at time zone 'Europe/Paris')::date as days
-    from open_requests as o
+    join retention.request_due_dates as d on d.request_id = q.request_id
+    where q.state in ('received', 'identity_pending', 'in_progress', 'failed')
 )
 select
     count(*) as open,

@@ -31,12 +31,40 @@ create table if not exists retention.subject_requests (
     created_at           timestamptz not null default clock_timestamp(),
     updated_at           timestamptz not null default clock_timestamp(),
     completed_at         timestamptz,
-    -- One subject, of a kind the type applies to: restriction concerns a member's account.
-    check ((account_id is null) <> (prospect_email is null)),
+    -- Set when the link to the person (account_id, prospect_email) was removed,
+    -- request_link_retention_years after the answer (sql/requests/unlink_answered_requests.sql).
+    unlinked_at          timestamptz,
+    -- One subject (until unlinked), of a kind the type applies to: restriction concerns a member's account.
+    constraint subject_requests_one_subject
+        check (unlinked_at is not null or (account_id is null) <> (prospect_email is null)),
     check (prospect_email is null or request_type in ('access', 'portability', 'erasure', 'objection')),
     check ((extension_reason is null) = (extended_at is null)),
     check (state not in ('partially_fulfilled', 'refused', 'duplicate', 'failed') or state_reason is not null)
 );
+-- Databases created before unlinking existed: the column, and the one-subject rule that allows it.
+alter table retention.subject_requests add column if not exists unlinked_at timestamptz;
+do $$
+declare
+    old_check name;
+begin
+    for old_check in
+        select c.conname from pg_constraint as c
+        where c.conrelid = 'retention.subject_requests'::regclass and c.contype = 'c'
+            and c.conname <> 'subject_requests_one_subject'
+            and position('(account_id IS NULL) <> (prospect_email IS NULL)' in pg_get_constraintdef(c.oid)) > 0
+    loop
+        execute 'alter table retention.subject_requests drop constraint ' || quote_ident(old_check);
+    end loop;
+    if not exists (select from pg_constraint where conname = 'subject_requests_one_subject') then
+        alter table retention.subject_requests add constraint subject_requests_one_subject
+            check (unlinked_at is not null or (account_id is null) <> (prospect_email is null));
+    end if;
+end
+$$;
+-- Answered requests still linked to their person (the unlinking's probe).
+create index if not exists subject_requests_linked_idx on retention.subject_requests (completed_at)
+    where unlinked_at is null and state in ('fulfilled', 'partially_fulfilled', 'refused', 'withdrawn', 'duplicate',
+                                            'failed');
 create index if not exists subject_requests_open_idx on retention.subject_requests (state)
     where state in ('received', 'identity_pending', 'in_progress', 'partially_fulfilled');
 create index if not exists subject_requests_account_idx on retention.subject_requests (account_id)
@@ -87,3 +115,41 @@ begin
     end if;
 end
 $$;
+
+-- Every request's due date (GDPR art. 12(3)), the rule of retention.requests.deadlines in SQL:
+-- one calendar month after receipt, counted in Paris calendar days (PostgreSQL's date + interval
+-- clamps to the month's end: 31 January -> 28/29 February), three months when the extension's
+-- reason was recorded on or before the first due date. Receipts, deadline counts, alerts and the
+-- Retention page read it, so the rule is written once; an integration test proves it equal to the
+-- Python rule.
+create or replace view retention.request_due_dates as
+select
+    q.request_id,
+    cast(r.received_on + case when r.valid_extension then interval '3 months' else interval '1 month' end as date)
+        as due_on,
+    r.valid_extension as extended
+from retention.subject_requests as q
+cross join lateral (
+    select
+        (q.received_at at time zone 'Europe/Paris')::date as received_on,
+        coalesce(btrim(q.extension_reason), '') <> ''
+            and (q.extended_at at time zone 'Europe/Paris')::date
+                <= cast((q.received_at at time zone 'Europe/Paris')::date + interval '1 month' as date)
+            as valid_extension
+) as r;
+
+-- Deadline alerts sent (same notifier as the runs' alerts): once per request when it comes within
+-- 7 days of its due date, once per Paris day while it is overdue. Request ids only.
+create table if not exists retention.request_alerts (
+    request_id text not null,
+    level      text not null check (level in ('due_soon', 'overdue')),
+    alerted_on date not null,
+    run_id     text not null,
+    primary key (request_id, level, alerted_on)
+);
+
+-- What produced each receipt: the code's and the reviewed files' digests (retention.provenance)
+-- and the quality gates this run passed before acting (gate.check names).
+alter table retention.request_receipts add column if not exists code_version text;
+alter table retention.request_receipts add column if not exists policy_version text;
+alter table retention.request_receipts add column if not exists gates_passed jsonb not null default '[]'::jsonb;

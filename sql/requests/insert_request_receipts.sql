@@ -1,11 +1,10 @@
 -- The receipt of every request that reached a final state in this transaction: type, dates, state,
--- reason, counts per table. No person: the request id is random; the link stays in
--- retention.subject_requests. The due date is computed as retention.requests.deadlines does
--- (one calendar month after receipt in Paris, three when the extension was recorded in time;
--- PostgreSQL's date + interval clamps to the month's end too).
+-- reason, counts per table, the code and policy versions and the gates this run passed. No person:
+-- the request id is random; the link stays in retention.subject_requests. The due date comes from
+-- retention.request_due_dates (the rule of retention.requests.deadlines).
 insert into retention.request_receipts (
     request_id, state, request_type, subject_kind, received_at, identity_verified_at, due_on, extended,
-    completed_at, state_reason, kept_reason, kept_until, counts, run_id, as_of
+    completed_at, state_reason, kept_reason, kept_until, counts, run_id, as_of, code_version, policy_version, gates_passed
 )
 select
     q.request_id,
@@ -22,21 +21,14 @@ select
     q.kept_until,
     q.result_counts,
     :run_id,
-    :as_of
+    :as_of,
+    :code_version,
+    :policy_version,
+    (select coalesce(jsonb_agg(distinct g.gate || '.' || g.check_name), '[]'::jsonb)
+     from retention.quality_results as g
+     where g.run_id = :run_id and g.success)
 from retention.subject_requests as q
-cross join lateral (
-    select
-        (q.received_at at time zone 'Europe/Paris')::date as received_on,
-        coalesce(btrim(q.extension_reason), '') <> ''
-            and (q.extended_at at time zone 'Europe/Paris')::date
-                <= cast((q.received_at at time zone 'Europe/Paris')::date + interval '1 month' as date) as valid_extension
-) as r
-cross join lateral (
-    select
-        cast(r.received_on + case when r.valid_extension then interval '3 months' else interval '1 month' end as date)
-            as due_on,
-        r.valid_extension as extended
-) as d
+join retention.request_due_dates as d on d.request_id = q.request_id
 where q.state in ('fulfilled', 'partially_fulfilled', 'refused', 'withdrawn', 'duplicate', 'failed')
     and q.updated_at >= now()
 on conflict (request_id, state) do nothing

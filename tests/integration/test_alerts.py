@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import pytest
 from dagrun import run_dag
+from mailsink import email_env
 from platform_fixture import make_platform
 
 pytestmark = pytest.mark.integration
@@ -57,13 +58,6 @@ def webhook_endpoint():
     finally:
         server.shutdown()
         server.server_close()
-
-
-def email_env(port: int) -> dict[str, str]:
-    return {"AIRFLOW_CONN_SMTP_DEFAULT": f"smtp://127.0.0.1:{port}?disable_ssl=true&disable_tls=true&timeout=10"
-                                         "&retry_limit=0",
-            "RETENTION_ALERT_CHANNEL": "email", "RETENTION_ALERT_EMAILS": "data-team@example.org, oncall@example.org",
-            "RETENTION_ALERT_FROM": "gdpr-retention@example.org"}
 
 
 def run_link(run_id: str) -> str:

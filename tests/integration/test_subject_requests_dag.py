@@ -194,24 +194,13 @@ def test_deadline_in_sql_equals_the_python_rule(databases):
             c.execute("insert into retention.subject_requests (request_type, account_id, received_at, extended_at, "
                       "extension_reason, state, state_reason, completed_at) "
                       "values ('access', 1, %s, %s, %s, 'refused', 'test', %s)", (received, extended, reason, received))
-        c.execute("begin")
-        c.execute("update retention.subject_requests set updated_at = clock_timestamp()")
-        c.execute(open_receipts_sql(), {"as_of": AS_OF, "run_id": "test"})
-        c.execute("commit")
-    got = p.rows("select q.received_at, q.extended_at, q.extension_reason, r.due_on, r.extended "
-                 "from retention.subject_requests as q join retention.request_receipts as r using (request_id)")
+    # The view every SQL file reads the due date from (receipts, counts, alerts, the Retention page).
+    got = p.rows("select q.received_at, q.extended_at, q.extension_reason, d.due_on, d.extended "
+                 "from retention.subject_requests as q join retention.request_due_dates as d using (request_id)")
     assert len(got) == len(cases)
     for received, extended, reason, due_on, was_extended in got:
         expected = deadline(received, extended, reason)
         assert (due_on, was_extended) == (expected.due_on, expected.extended), received
-
-
-def open_receipts_sql() -> str:
-    import re
-
-    from retention.sqlfiles import load_sql
-
-    return re.sub(r":(as_of|run_id)\b", r"%(\1)s", load_sql("requests/insert_request_receipts"))
 
 
 
@@ -240,18 +229,55 @@ def test_crash_mid_erasure_then_rerun_does_nothing_twice(databases, point):
     assert p.scalar("select count(*) from retention.request_receipts") == 1
 
 
-def test_a_type_not_processed_yet_waits_without_keeping_runs_busy(databases):
+def test_a_members_objection_is_refused_with_the_reason_and_the_complaint_route(databases):
     p = make_platform(databases)
     run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG)
     with p.app() as c:
-        account = member(p, c, "asks_access")
-    r = request(p, "access", account_id=account)
-    first = run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG)
-    assert first.state == "success" and state(p, r)[0] == "in_progress"
-    deadlines = next(x for x in first.xcoms if isinstance(x, dict) and "overdue" in x)
-    assert deadlines == {"open": 1, "due_soon": 0, "overdue": 0}  # due 1 July, as of 15 June
-    late = run_dag(p, as_of="2026-07-02T00:00:00+00:00", dry_run=None, dag_id=REQUESTS_DAG)
-    assert late.state_of("erase_requested_accounts") == "skipped", late.task_states
+        account = member(p, c, "objects")
+    before = p.rows("select * from app.accounts where id = %s", (account,))
+    r = request(p, "objection", account_id=account)
+    outcome = run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG)
+    assert outcome.state == "success", outcome.task_states
+    got, _, _, reason, counts = state(p, r)
+    assert got == "refused" and counts == {"accounts_changed": 0}
+    assert "art. 21" in reason and "www.cnil.fr/plaintes" in reason and "erasure" in reason
+    assert p.rows("select * from app.accounts where id = %s", (account,)) == before
+    assert p.rows("select state, request_type, subject_kind from retention.request_receipts") == [
+        ("refused", "objection", "account")]
+    # Answered: the next run has nothing to do for it.
+    again = run_dag(p, as_of="2026-06-16T00:00:00+00:00", dry_run=None, dag_id=REQUESTS_DAG)
+    assert again.state_of("check_request_schema") == "skipped", again.task_states
+
+
+def test_receipts_name_the_code_the_policy_and_the_gates_that_passed(databases):
+    from retention.provenance import code_version, policy_version
+
+    p = make_platform(databases)
+    run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG)
+    with p.app() as c:
+        account = member(p, c, "versions")
+    request(p, "restriction", account_id=account)
+    assert run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG).state == "success"
+    (code, policy, gates), = p.rows("select code_version, policy_version, gates_passed from retention.request_receipts")
+    assert code == code_version() and code.startswith("code sha256:") and len(code) == len("code sha256:") + 16
+    assert policy == policy_version() and policy.startswith("policy v1 sha256:") and "data map v1 sha256:" in policy
+    assert gates == ["requests_before.app_schema_matches_data_map"]
+
+
+def test_a_drifted_schema_stops_every_request_but_not_the_deadline_check(databases):
+    p = make_platform(databases)
+    run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG)
+    with p.app() as c:
+        account = member(p, c, "drift")
+        c.execute("alter table app.accounts add column nickname text")
+    r = request(p, "erasure", account_id=account)
+    outcome = run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG)
+    assert outcome.state == "failed"
+    assert outcome.state_of("check_request_schema") == "failed"
+    assert outcome.state_of("erase_requested_accounts") == "upstream_failed"
+    assert outcome.state_of("check_request_deadlines") == "success"
+    assert state(p, r)[0] == "received"
+    assert p.scalar("select anonymised_at is null from app.accounts where id = %s", (account,))
 
 
 def test_erasure_kept_under_a_hold_is_done_once_the_hold_ends(databases):

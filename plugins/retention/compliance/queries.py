@@ -151,6 +151,40 @@ class Notices:
 
 
 @dataclass(frozen=True)
+class OpenRequest:
+    """An unanswered data-subject request: random id, type, state and dates, never the person."""
+
+    request_id: str
+    request_type: str
+    subject_kind: str | None  # account, prospect; None once unlinked
+    state: str
+    received_on: date
+    identity_verified: bool
+    due_on: date
+    extended: bool
+    days_left: int
+
+    @property
+    def level(self) -> str:
+        """overdue, due_soon (within the alert window) or ok: what the row's colour says."""
+        from retention.requests.deadlines import ALERT_DAYS_BEFORE
+
+        if self.days_left < 0:
+            return "overdue"
+        return "due_soon" if self.days_left <= ALERT_DAYS_BEFORE else "ok"
+
+
+@dataclass(frozen=True)
+class Requests:
+    """Data-subject requests: the unanswered ones (most urgent first) and the year's answers per state."""
+
+    open: tuple[OpenRequest, ...] = ()
+    open_total: int = 0
+    answered: dict[str, int] = field(default_factory=dict)
+    answered_late: int = 0
+
+
+@dataclass(frozen=True)
 class MonthProof:
     month: date  # first day of the month (UTC) of the runs' as_of
     nights: int
@@ -196,6 +230,7 @@ class PageData:
     # The data map as the record of processing (retention.datamap.DataMap.rows()): from the file, no query.
     datamap_rows: list[dict[str, Any]] = field(default_factory=list)
     releases: list[Release] = field(default_factory=list)  # the year's monthly releases, oldest first
+    requests: Requests | None = None  # None before the requests' tables exist
 
     @property
     def recent_runs(self) -> list[RunSummary]:
@@ -510,6 +545,26 @@ def read_releases(conn: Connection, last_as_of: datetime | None) -> list[Release
             for row in _rows(conn, "select_releases", {"since": since})]
 
 
+OPEN_REQUESTS_LISTED = 50
+
+
+def read_requests(conn: Connection, now: datetime) -> Requests | None:
+    """Unanswered requests with days left at ``now`` (the legal clock runs in real time), and the last
+    twelve months' answers per state with how many were late. None before the tables exist."""
+    from sqlalchemy import text
+
+    if conn.execute(text("select to_regclass('retention.request_due_dates') is null")).scalar_one():
+        return None
+    rows = _rows(conn, "select_open_requests", {"now": now, "max_rows": OPEN_REQUESTS_LISTED})
+    total = int(rows[0].pop("open_total")) if rows else 0
+    for row in rows[1:]:
+        row.pop("open_total")
+    answered = _rows(conn, "count_answered_requests", {"since": now - timedelta(days=365)})
+    return Requests(open=tuple(OpenRequest(**row) for row in rows), open_total=total,
+                    answered={row["state"]: int(row["answered"]) for row in answered},
+                    answered_late=sum(int(row["late"]) for row in answered))
+
+
 def read_page(eng: Engine, *, now: datetime | None = None, docs_root: Path | None = None) -> PageData:
     """All the page's figures in one REPEATABLE READ, READ ONLY snapshot (they agree with each other).
 
@@ -532,7 +587,8 @@ def read_page(eng: Engine, *, now: datetime | None = None, docs_root: Path | Non
             notices = read_notices(conn, notices_on)
             alerts = read_alerts_by_month(conn, data.last_as_of)
             releases = read_releases(conn, data.last_as_of)
+            requests = read_requests(conn, now)
     from retention.datamap import load_datamap
 
     return replace(data, notices=notices, backlog_at_last_run=at_last, alerts_by_month=alerts,
-                   datamap_rows=load_datamap().rows(), releases=releases)
+                   datamap_rows=load_datamap().rows(), releases=releases, requests=requests)

@@ -535,6 +535,46 @@ def render_privacy(releases: list, policy: Policy) -> str:
             f"{table}{person}</section>")
 
 
+def render_requests(requests) -> str:
+    """Unanswered data-subject requests with their days left (most urgent first), and the year's answers."""
+    if requests is None:
+        return ""
+    overdue = sum(r.level == "overdue" for r in requests.open)
+    soon = sum(r.level == "due_soon" for r in requests.open)
+    tiles = (("open", "Unanswered", requests.open_total, "problem" if overdue else "ok"),
+             ("overdue", "Overdue", overdue, "problem" if overdue else "ok"),
+             ("due_soon", "Due within 7 days", soon, "pending"),
+             ("answered_late", "Answered late, last 12 months", requests.answered_late,
+              "problem" if requests.answered_late else "ok"))
+    tile_html = "".join(f'<li class="tile {state}" data-figure="requests.{key}"><span class="value">{fmt_int(value)}'
+                        f'</span><span class="label">{_e(label)}</span></li>' for key, label, value, state in tiles)
+    if requests.open:
+        def days(r) -> str:
+            return f"{-r.days_left} overdue" if r.days_left < 0 else str(r.days_left)
+
+        rows = "".join(
+            f'<tr data-request="{_e(r.request_id)}" data-level="{r.level}"'
+            f'{" class=" + chr(34) + "bad" + chr(34) if r.level == "overdue" else ""}>'
+            f'<td class="mono">{_e(r.request_id)}</td><td>{_e(r.request_type)}</td><td>{_e(r.subject_kind or "-")}</td>'
+            f'<td>{_e(r.state)}{"" if r.identity_verified else " (identity not verified)"}</td>'
+            f'<td class="mono">{r.received_on.isoformat()}</td>'
+            f'<td class="mono">{r.due_on.isoformat()}{" (extended)" if r.extended else ""}</td>'
+            f'<td class="num">{_e(days(r))}</td></tr>' for r in requests.open)
+        more = (f'<p class="note">The {len(requests.open)} most urgent of {fmt_int(requests.open_total)} are listed.</p>'
+                if requests.open_total > len(requests.open) else "")
+        table = ('<table><thead><tr><th>Request</th><th>Type</th><th>Subject</th><th>State</th><th>Received</th>'
+                 f'<th>Due</th><th class="num">Days left</th></tr></thead><tbody>{rows}</tbody></table>{more}')
+    else:
+        table = '<p data-figure="requests.none">No unanswered request.</p>'
+    answered = ", ".join(f"{_e(state)} {fmt_int(n)}" for state, n in sorted(requests.answered.items())) or "none"
+    return ('<section id="requests" class="card"><h2>Data-subject requests</h2>'
+            '<p class="note">Access, portability, erasure, restriction and objection requests answered by '
+            '<span class="mono">gdpr_subject_requests</span>: due one calendar month after receipt (three when '
+            "extended in time); days left are counted now, in Paris calendar days. Request ids only, never the "
+            f"person (docs/requests.md). Answered in the last 12 months: {answered}.</p>"
+            f'<ul class="tiles">{tile_html}</ul>{table}</section>')
+
+
 def render_datamap(rows: list[dict]) -> str:
     """The data map as the DPO's record of processing: one row per column, personal ones marked."""
     if not rows:
@@ -564,6 +604,7 @@ def render_page(data: PageData) -> str:
         render_verdict(data),
         render_backlog(data.backlog, last_as_of=data.last_as_of, at_last_run=data.backlog_at_last_run),
         render_notices(data.notices),
+        render_requests(data.requests),
         render_chart(data.chart_nights, data.generated_at),
         render_runs(data.recent_runs),
         render_proof(data.months),

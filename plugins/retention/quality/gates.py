@@ -160,8 +160,8 @@ SCHEMA_CHECK_DESCRIPTION = ("The application schema matches the data map: every 
                             "none missing, same types and foreign keys, the privileges the map needs")
 
 
-def check_app_schema(app: Engine, window: RunWindow, run_id: str) -> dict[str, Any]:
-    """First part of the accounts' before-gate: the live schema ``app`` against the data map.
+def check_app_schema(app: Engine, window: RunWindow, run_id: str, gate: str = "accounts_before") -> dict[str, Any]:
+    """First part of the accounts' before-gate (and the requests' gate): the live schema ``app`` against the data map.
 
     Runs before anything is planned or destroyed. Drift (named by table and column, never a
     value) is logged, stored in ``retention.quality_results`` with the check and raised as
@@ -176,8 +176,8 @@ def check_app_schema(app: Engine, window: RunWindow, run_id: str) -> dict[str, A
     with app.connect() as conn:
         drift = find_drift(conn, datamap, "app")
     for d in drift:
-        log.error("gate accounts_before | schema drift | %s", d)
-    log.info("gate accounts_before | %s | %s | observed=%d expected=0 | data map %s",
+        log.error("gate %s | schema drift | %s", gate, d)
+    log.info("gate %s | %s | %s | observed=%d expected=0 | data map %s", gate,
              "FAIL" if drift else "PASS", SCHEMA_CHECK, len(drift), datamap.source)
     listed = "; ".join(str(d) for d in drift[:50]) + ("; ..." if len(drift) > 50 else "")
     description = SCHEMA_CHECK_DESCRIPTION + (f". Drift: {listed}" if drift else "")
@@ -185,17 +185,17 @@ def check_app_schema(app: Engine, window: RunWindow, run_id: str) -> dict[str, A
         with app.begin() as conn:
             conn.execute(
                 text(load_sql("quality/upsert_quality_result")),
-                {"run_id": run_id, "gate": "accounts_before", "name": SCHEMA_CHECK, "success": not drift,
+                {"run_id": run_id, "gate": gate, "name": SCHEMA_CHECK, "success": not drift,
                  "observed": len(drift), "expected": 0, "description": description, "docs": None},
             )
     if drift:
         raise GateFailed(
-            f"gate accounts_before failed: {SCHEMA_CHECK} (observed {len(drift)}, expected 0): {listed}. "
+            f"gate {gate} failed: {SCHEMA_CHECK} (observed {len(drift)}, expected 0): {listed}. "
             "Nothing was anonymised or purged. Map the change in plugins/retention/datamap.yaml "
             "(or undo it in the schema), then rerun."
         )
     app_tables = datamap.schema("app")
-    return {"gate": "accounts_before", "check": SCHEMA_CHECK, "success": True, "tables": len(app_tables),
+    return {"gate": gate, "check": SCHEMA_CHECK, "success": True, "tables": len(app_tables),
             "columns": sum(len(t.columns) for t in app_tables)}
 
 

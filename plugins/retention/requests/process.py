@@ -38,7 +38,10 @@ MAX_ATTEMPTS = 5
 
 
 def _receipts(conn: Connection, window: RunWindow, run_id: str) -> int:
-    return run_sql(conn, "requests/insert_request_receipts", as_of=window.as_of, run_id=run_id).rowcount
+    from retention.provenance import code_version, policy_version
+
+    return run_sql(conn, "requests/insert_request_receipts", as_of=window.as_of, run_id=run_id,
+                   code_version=code_version(), policy_version=policy_version()).rowcount
 
 
 def ensure_app_schema(app: Engine) -> None:
@@ -53,10 +56,18 @@ def ensure_app_schema(app: Engine) -> None:
         migrate_app(app)
 
 
-def count_actionable(app: Engine, window: RunWindow) -> int:
-    """Requests this run has something to do for (the quiet run's only query)."""
+def count_actionable(app: Engine, window: RunWindow, policy: Policy) -> int:
+    """Requests this run has something to do for, deadline alerts owed included (the quiet run's only query)."""
+    from sqlalchemy import text
+
+    from retention.requests.deadlines import ALERT_DAYS_BEFORE
+
+    statement = load_sql("requests/count_actionable_requests").replace(
+        "{alerts}", load_sql("requests/select_request_alerts"))
     with app.connect() as conn:
-        return int(run_sql(conn, "requests/count_actionable_requests", window.params()).scalar_one())
+        return int(conn.execute(text(statement), {
+            **window.params(), "link_retention_years": policy.request_link_retention_years,
+            "alert_days_before": ALERT_DAYS_BEFORE}).scalar_one())
 
 
 def triggered_by_hand(context: dict[str, Any]) -> bool:
@@ -96,14 +107,17 @@ def intake(app: Engine, params: dict[str, Any], run_id: str, triggered_by_hand: 
     return True
 
 
-def advance_states(app: Engine, window: RunWindow, run_id: str) -> dict[str, int]:
-    """Duplicates closed, unverified requests set to identity_pending, verified ones to in_progress."""
+def advance_states(app: Engine, window: RunWindow, policy: Policy, run_id: str) -> dict[str, int]:
+    """Duplicates closed, unverified requests set to identity_pending, verified ones to in_progress;
+    answered requests unlinked from their person once the policy's period has passed."""
     with app.begin() as conn:
         moved = {k: int(v) for k, v in run_sql(conn, "requests/update_request_states", window.params())
                  .mappings().one().items()}
         moved["failed"] = run_sql(conn, "requests/fail_exhausted_requests", as_of=window.as_of,
                                   max_attempts=MAX_ATTEMPTS).rowcount
         moved["receipts"] = _receipts(conn, window, run_id)
+        moved["unlinked"] = int(run_sql(conn, "requests/unlink_answered_requests", as_of=window.as_of,
+                                        link_retention_years=policy.request_link_retention_years).scalar_one())
     log.info("request states: %s", moved)
     return moved
 
@@ -125,6 +139,11 @@ def _locked_step(app: Engine, window: RunWindow, policy: Policy, run_id: str, st
 def record_restrictions(app: Engine, window: RunWindow, policy: Policy, run_id: str) -> dict[str, int]:
     """Restrictions recorded and lifted (the nightly anonymisation skips restricted accounts)."""
     return _locked_step(app, window, policy, run_id, "requests/record_restrictions", "restrictions")
+
+
+def refuse_account_objections(app: Engine, window: RunWindow, policy: Policy, run_id: str) -> dict[str, int]:
+    """Members' objections: refused with the legal reason and the complaint route (nothing changes)."""
+    return _locked_step(app, window, policy, run_id, "requests/refuse_account_objections", "account objections")
 
 
 def erase_prospects(app: Engine, window: RunWindow, policy: Policy, run_id: str) -> dict[str, int]:
@@ -198,8 +217,13 @@ def erase_accounts(app: Engine, wh: Engine, window: RunWindow, policy: Policy, r
     return result
 
 
-def check_deadlines(app: Engine, window: RunWindow) -> dict[str, int]:
-    """Open requests per deadline level (due within 7 days, overdue), counts only."""
+def check_deadlines(app: Engine, window: RunWindow, run_id: str, dag_id: str) -> dict[str, int]:
+    """Open requests per deadline level (due within 7 days, overdue), counts only; then the alerts owed
+    (once per request when it comes within 7 days, once a day while overdue) through the notifier.
+
+    The alerts are recorded in the transaction that sends them: a channel that refuses leaves
+    nothing recorded (the next run sends them again), never a recorded alert that was not sent.
+    """
     from retention.requests.deadlines import ALERT_DAYS_BEFORE
 
     with app.connect() as conn:
@@ -207,6 +231,19 @@ def check_deadlines(app: Engine, window: RunWindow) -> dict[str, int]:
                                                 alert_days_before=ALERT_DAYS_BEFORE).mappings().one().items()}
     if levels["overdue"]:
         log.warning("%d data-subject request(s) overdue", levels["overdue"])
+    with app.begin() as conn:
+        owed = [dict(r) for r in run_sql(conn, "requests/select_request_alerts", as_of=window.as_of,
+                                         alert_days_before=ALERT_DAYS_BEFORE).mappings()]
+        if owed:
+            from retention.alerts import REQUEST_DEADLINE, RetentionAlertNotifier
+
+            RetentionAlertNotifier(event=REQUEST_DEADLINE).notify(
+                {"dag_id": dag_id, "run_id": run_id, "as_of": window.as_of, "requests": owed})
+        if owed:
+            run_sql(conn, "requests/insert_request_alerts", as_of=window.as_of, run_id=run_id,
+                    request_ids=[r["request_id"] for r in owed], levels=[r["level"] for r in owed])
+    levels["alerted_due_soon"] = sum(r["level"] == "due_soon" for r in owed)
+    levels["alerted_overdue"] = sum(r["level"] == "overdue" for r in owed)
     log.info("request deadlines: %s", levels)
     return levels
 
