@@ -398,6 +398,7 @@ class _LogPurge:
         self.would_delete = 0
         self.would_drop: list[str] = []
         self.audit_details: dict[str, Any] = {}
+        self.restricted = {"set_aside": 0, "released": 0}
         self._last_progress_batches = 0
         self._deadlock_timeout_ms: int | None = None
 
@@ -634,6 +635,7 @@ class _LogPurge:
             # The run's audit row exists even on a night with nothing to delete; read what an
             # interrupted earlier attempt of this run left in it.
             self.audit_details = in_transaction(conn, None, lambda c: self._audit(c, read=True), synchronous=None)[0]
+            self.restricted = self._set_aside_restricted(conn)
         if self.layout == "partitioned":
             self.purge_partitioned(conn, layout["qualified_name"])
         else:
@@ -641,6 +643,17 @@ class _LogPurge:
         if not self.window.dry_run:
             # Synchronous commit: once it returns, every batch of the run is durable.
             self.audit_details = in_transaction(conn, None, lambda c: self._audit(c), synchronous=True)[0]
+
+    def _set_aside_restricted(self, conn: Connection) -> dict[str, int]:
+        """Restricted accounts' expired logs moved out of the purge's way (GDPR art. 18), lifted ones released."""
+        def work(c: Connection) -> dict[str, int]:
+            return {k: int(v) for k, v in run_sql(c, "logs/set_aside_restricted_logs", as_of=self.window.as_of,
+                                                  cutoff=self.cutoff).mappings().one().items()}
+
+        counts = in_transaction(conn, None, work, synchronous=True)[0]
+        log.info("connection logs of restricted accounts: %d set aside, %d released after a lift",
+                 counts["set_aside"], counts["released"])
+        return counts
 
     def summary(self) -> dict[str, Any]:
         seconds = time.monotonic() - self.started
@@ -665,6 +678,8 @@ class _LogPurge:
                 pages_walked=self.pages_walked,
                 longest_batch_s=round(self.longest_batch_s, 3),
                 rows_per_s=round(removed / seconds) if seconds > 0 else None,
+                restricted_set_aside=self.restricted["set_aside"],
+                restricted_released=self.restricted["released"],
             )
         log.info("connection logs purge done: %s", result)
         return result

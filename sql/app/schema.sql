@@ -154,3 +154,5 @@ create table app.prospects (
 );
 create index prospects_objected_idx on app.prospects (objected_at) where objected_at is not null;
 create index prospects_last_touch_idx on app.prospects (greatest(collected_at, last_contact_at));
+-- A prospect's request (erasure, objection, access) names an e-mail: found by index, not by a scan.
+create index prospects_email_idx on app.prospects (lower(btrim(email)));

@@ -153,3 +153,18 @@ create table if not exists retention.request_alerts (
 alter table retention.request_receipts add column if not exists code_version text;
 alter table retention.request_receipts add column if not exists policy_version text;
 alter table retention.request_receipts add column if not exists gates_passed jsonb not null default '[]'::jsonb;
+
+-- Connection logs of a restricted account that reached the end of their legal year (GDPR art. 18;
+-- recital 67: "temporarily moving the selected data to another processing system"): set aside
+-- here, as they were (the whole row as JSON), before the nightly purge deletes them from the
+-- platform's table; deleted by the first purge after the restriction is lifted. Personal data:
+-- mapped in the data map.
+create table if not exists retention.restricted_connection_logs (
+    log_id       bigint primary key,
+    account_id   bigint not null,
+    occurred_at  timestamptz not null,
+    log_row      jsonb not null,
+    set_aside_at timestamptz not null
+);
+create index if not exists restricted_connection_logs_account_idx
+    on retention.restricted_connection_logs (account_id);

@@ -94,6 +94,7 @@ def test_alerts_seven_days_before_then_every_day_overdue_and_never_for_an_extend
     html = render_page(data)
     assert f'data-request="{waiting}" data-level="overdue"' in html and "2 overdue" in html
     assert 'data-figure="requests.overdue"><span class="value">1<' in html
+    assert 'data-figure="requests.restricted"><span class="value">0<' in html
     for secret in ("secret-mail", "Secretnom", "prospect-secret"):
         assert secret not in html
 
@@ -135,6 +136,14 @@ def test_an_answered_request_is_unlinked_from_its_person_after_the_policy_period
     assert linked() == {erased: False, restricted: True, lifted: False, lift: False}
     assert p.scalar("select count(*) from retention.subject_requests where unlinked_at is not null") == 3
     assert p.scalar("select count(*) from retention.restrictions") == 1
+    from retention.compliance.queries import make_readonly_engine, read_requests
+
+    engine = make_readonly_engine(p.pipeline_app_url)
+    try:
+        with engine.connect() as conn:
+            assert read_requests(conn, datetime.fromisoformat(f"{2026 + years}-06-04T12:00:00+00:00")).restricted == 1
+    finally:
+        engine.dispose()
     assert json.dumps(p.rows("select * from retention.request_receipts order by request_id, state"),
                       default=str) == receipts
     assert sink.messages == []

@@ -356,3 +356,40 @@ def test_reconcile_leaves_the_pending_cells_of_a_batch_in_flight(databases):
     finally:
         app.dispose()
         wh.dispose()
+
+
+def test_a_restricted_accounts_expired_logs_are_set_aside_by_the_purge_until_the_lift(databases):
+    p = make_platform(databases)
+    run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG)
+    with p.app() as c:
+        restricted = member(p, c, "keeps_logs")
+        other = member(p, c, "loses_logs")
+        for account, ip in ((restricted, "198.51.100.7"), (other, "198.51.100.8")):
+            p.add(c, "connection_logs", account_id=account, ip=ip, occurred_at="2025-01-10T08:00:00+00:00",
+                  path="/old")
+            p.add(c, "connection_logs", account_id=account, ip=ip, occurred_at="2026-06-01T08:00:00+00:00",
+                  path="/recent")
+    request(p, "restriction", account_id=restricted)
+    assert run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG).state == "success"
+
+    night = run_dag(p, as_of=AS_OF)
+    assert night.state_of("connection_logs.check_connection_logs_after") == "success", night.task_states
+    # The platform's table keeps no expired log (the LCEN year is over); the restricted account's
+    # one is set aside as it was, the other account's is gone.
+    assert p.rows("select account_id, path from app.connection_logs order by account_id") == [
+        (restricted, "/recent"), (other, "/recent")]
+    (row,) = p.rows("select account_id, log_row from retention.restricted_connection_logs")
+    assert row[0] == restricted and row[1]["ip"] == "198.51.100.7" and row[1]["path"] == "/old"
+    purge = next(x for x in night.xcoms if isinstance(x, dict) and "restricted_set_aside" in x)
+    assert (purge["restricted_set_aside"], purge["restricted_released"]) == (1, 0)
+    # A second night sets nothing aside twice.
+    again = run_dag(p, as_of="2026-06-16T00:00:00+00:00")
+    assert again.state == "success", again.task_states
+    assert p.scalar("select count(*) from retention.restricted_connection_logs") == 1
+
+    # Lifted: the next purge deletes what was set aside (past its year).
+    request(p, "lift_restriction", account_id=restricted, received_at="2026-06-16T09:00:00+00:00")
+    assert run_dag(p, as_of="2026-06-16T12:00:00+00:00", dry_run=None, dag_id=REQUESTS_DAG).state == "success"
+    lifted = run_dag(p, as_of="2026-06-17T00:00:00+00:00")
+    assert lifted.state == "success", lifted.task_states
+    assert p.scalar("select count(*) from retention.restricted_connection_logs") == 0

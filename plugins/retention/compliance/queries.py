@@ -182,6 +182,7 @@ class Requests:
     open_total: int = 0
     answered: dict[str, int] = field(default_factory=dict)
     answered_late: int = 0
+    restricted: int = 0
 
 
 @dataclass(frozen=True)
@@ -562,7 +563,8 @@ def read_requests(conn: Connection, now: datetime) -> Requests | None:
     answered = _rows(conn, "count_answered_requests", {"since": now - timedelta(days=365)})
     return Requests(open=tuple(OpenRequest(**row) for row in rows), open_total=total,
                     answered={row["state"]: int(row["answered"]) for row in answered},
-                    answered_late=sum(int(row["late"]) for row in answered))
+                    answered_late=sum(int(row["late"]) for row in answered),
+                    restricted=int(_rows(conn, "count_restricted_accounts")[0]["restricted"]))
 
 
 def read_page(eng: Engine, *, now: datetime | None = None, docs_root: Path | None = None) -> PageData:

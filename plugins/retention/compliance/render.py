@@ -545,7 +545,8 @@ def render_requests(requests) -> str:
              ("overdue", "Overdue", overdue, "problem" if overdue else "ok"),
              ("due_soon", "Due within 7 days", soon, "pending"),
              ("answered_late", "Answered late, last 12 months", requests.answered_late,
-              "problem" if requests.answered_late else "ok"))
+              "problem" if requests.answered_late else "ok"),
+             ("restricted", "Accounts restricted (kept as they are)", requests.restricted, "pending"))
     tile_html = "".join(f'<li class="tile {state}" data-figure="requests.{key}"><span class="value">{fmt_int(value)}'
                         f'</span><span class="label">{_e(label)}</span></li>' for key, label, value, state in tiles)
     if requests.open:
