@@ -6,7 +6,7 @@ export PYTHONPATH := $(CURDIR)/plugins
 
 UV_VERSION := 0.13.8
 
-.PHONY: demo test test-unit lint ui stack env lock bench bench-logs bench-stack clean-demo browser
+.PHONY: demo test test-unit lint ui stack env lock bench bench-logs bench-stack bench-requests clean-demo browser
 
 # Every version is locked (requirements-dev.lock: the runtime's requirements.lock plus the test tools);
 # uv installs the lock into .venv. `make lock` re-resolves after a pin in requirements*.txt changed.
@@ -62,6 +62,10 @@ bench: $(BIN)/.installed
 ## The connection-log purge in both layouts against one plain DELETE (make bench-logs BENCH_ARGS="--rows 2000000").
 bench-logs: $(BIN)/.installed
 	$(BIN)/python bench/bench_log_purge.py $(BENCH_ARGS)
+
+## Data-subject requests at 1,000,000 accounts: one erasure, one access package, a backlog of 1,000 in one run.
+bench-requests: $(BIN)/.installed
+	$(BIN)/python bench/bench_requests.py $(BENCH_ARGS)
 
 clean-demo:
 	rm -rf var/airflow var/documents var/demo-run.log
