@@ -1,5 +1,5 @@
 -- What a run of gdpr_subject_requests has to do (the quiet run's only query, on partial indexes):
--- requests new or verified, erasures kept under a hold or directive whose date has passed, answered
+-- requests new, verified or withdrawn, erasures kept under a hold or directive whose date has passed, answered
 -- requests whose link to their person has expired, and deadline alerts owed.
 -- A request waiting for its identity proof is not actionable (its clock runs all the same).
 -- Must cover every state the steps of gdpr_subject_requests act on (process.py); the unlinking's
@@ -14,6 +14,9 @@ select
              or (q.state = 'partially_fulfilled' and q.kept_reason in ('legal_hold', 'post_mortem_directive')
                  and q.kept_until < :as_of_date)
          ))
+    + (select count(*)
+       from retention.subject_requests as q
+       where q.state = 'withdrawn' and q.completed_at is null and q.received_at <= :as_of)
     + (select count(*)
        from retention.subject_requests as q
        where q.unlinked_at is null

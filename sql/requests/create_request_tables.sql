@@ -65,6 +65,9 @@ $$;
 create index if not exists subject_requests_linked_idx on retention.subject_requests (completed_at)
     where unlinked_at is null and state in ('fulfilled', 'partially_fulfilled', 'refused', 'withdrawn', 'duplicate',
                                             'failed');
+-- Withdrawn by the platform or the DPO and not yet closed by a run (which writes its receipt).
+create index if not exists subject_requests_withdrawn_idx on retention.subject_requests (received_at)
+    where state = 'withdrawn' and completed_at is null;
 create index if not exists subject_requests_open_idx on retention.subject_requests (state)
     where state in ('received', 'identity_pending', 'in_progress', 'partially_fulfilled');
 create index if not exists subject_requests_account_idx on retention.subject_requests (account_id)

@@ -1,7 +1,9 @@
 -- Moves new and waiting requests on, set-based, as of :as_of (never the wall clock):
 --   a later request of the same type for the same subject as an open one -> duplicate;
 --   identity not verified by :as_of -> identity_pending (nothing is processed; the clock runs);
---   identity verified -> in_progress.
+--   identity verified -> in_progress;
+--   withdrawn by the platform or the DPO (state set to 'withdrawn') -> closed at :as_of, so that
+--     its receipt is written; no step acts on it any more.
 -- Returns the number of requests moved to each state.
 with open_requests as (
     select q.request_id, q.request_type, q.account_id, lower(q.prospect_email) as email, q.received_at, q.state
@@ -38,9 +40,17 @@ moved as (
     where q.request_id = r.request_id
         and r.state in ('received', 'identity_pending')
     returning q.state
+),
+withdrawn as (
+    update retention.subject_requests as q
+    set completed_at = cast(:as_of as timestamptz),
+        updated_at = clock_timestamp()
+    where q.state = 'withdrawn' and q.completed_at is null and q.received_at <= :as_of
+    returning q.state
 )
 select
     count(*) filter (where state = 'duplicate') as duplicate,
     count(*) filter (where state = 'identity_pending') as identity_pending,
-    count(*) filter (where state = 'in_progress') as in_progress
+    count(*) filter (where state = 'in_progress') as in_progress,
+    (select count(*) from withdrawn) as withdrawn
 from moved

@@ -249,6 +249,27 @@ def test_a_members_objection_is_refused_with_the_reason_and_the_complaint_route(
     assert again.state_of("check_request_schema") == "skipped", again.task_states
 
 
+def test_a_request_withdrawn_by_the_platform_is_closed_with_a_receipt_and_never_acted_on(databases):
+    p = make_platform(databases)
+    run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG)
+    with p.app() as c:
+        account = member(p, c, "changes_mind")
+    r = request(p, "erasure", account_id=account, verified=False)
+    assert run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG).state == "success"
+    assert state(p, r)[0] == "identity_pending"
+    with p.app() as c:  # the platform records the withdrawal
+        c.execute("update retention.subject_requests set state = 'withdrawn', identity_verified_at = %s "
+                  "where request_id = %s", ("2026-06-10T00:00:00+00:00", r))
+    outcome = run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG)
+    assert outcome.state == "success", outcome.task_states
+    assert p.rows("select state, completed_at::text from retention.subject_requests") == [
+        ("withdrawn", "2026-06-15 00:00:00+00")]
+    assert p.rows("select request_id, state from retention.request_receipts") == [(r, "withdrawn")]
+    assert p.scalar("select anonymised_at is null from app.accounts where id = %s", (account,))
+    quiet = run_dag(p, as_of="2026-06-16T00:00:00+00:00", dry_run=None, dag_id=REQUESTS_DAG)
+    assert quiet.state_of("check_request_schema") == "skipped", quiet.task_states
+
+
 def test_receipts_name_the_code_the_policy_and_the_gates_that_passed(databases):
     from retention.provenance import code_version, policy_version
 
