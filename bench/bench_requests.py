@@ -10,7 +10,7 @@ builds, reused with ``--keep-templates``); each measurement runs ``gdpr_subject_
 * ``one access``: one verified access request for a typical member: ``build_requested_packages``;
 * ``backlog``: 1,000 verified requests at once (``--backlog``): 400 erasures, 250 access, 100
   portability, 100 restrictions, 50 members' objections, 100 prospects' erasures: every task of
-  the one run, and the run's wall time.
+  the one run, and the run's wall time; then the quiet run after it (its one count).
 
 Prints a table, writes ``var/bench/requests.json``, drops its databases.
 
@@ -41,6 +41,7 @@ from bench_pipeline import AS_OF, OUT, Databases, airflow_env, build_template, c
 
 DAG_ID = "gdpr_subject_requests"
 RECEIVED = "2026-06-14T09:00:00+00:00"
+QUIET_AS_OF = "2026-06-15T00:05:00+00:00"
 BACKLOG_MIX = (("erasure", 0.40), ("access", 0.25), ("portability", 0.10), ("restriction", 0.10),
                ("objection", 0.05))  # the rest: prospects' erasures
 
@@ -136,8 +137,13 @@ def backlog(dbs: Databases, template: str, size: int) -> dict:
     with psycopg.connect(make_conninfo(dbs.admin, dbname=app)) as c:
         states = dict(c.execute("select state, count(*) from retention.subject_requests group by state").fetchall())
         receipts = c.execute("select count(*) from retention.request_receipts").fetchone()[0]
+    # Five minutes later, with the backlog answered: what a quiet run costs.
+    quiet = run_requests_dag(home, env, QUIET_AS_OF)
     return {"requests": len(rows), "mix": {**counts, "prospect erasure": prospects}, "states": states,
-            "receipts": receipts, **run}
+            "receipts": receipts, **run,
+            "quiet": {"wall_s": quiet["wall_s"], "pick_up_s": quiet["tasks"].get("pick_up_requests"),
+                      "pick_up_sql_s": quiet["sql"].get("pick_up_requests"),
+                      "skipped": sum(1 for t, s in quiet["tasks"].items() if t != "pick_up_requests")}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
           f"states {bulk['states']}; {bulk['receipts']:,} receipts")
     for task_id, seconds in sorted(bulk["tasks"].items(), key=lambda kv: -kv[1]):
         print(f"  {task_id:<32}{seconds:>10.2f} s   sql {bulk['sql'].get(task_id, 0):.2f} s")
+    q = bulk["quiet"]
+    print(f"the quiet run after it: pick_up_requests {q['pick_up_s'] or 0:.3f} s (sql {q['pick_up_sql_s'] or 0:.3f} s), "
+          f"run {q['wall_s']:.1f} s wall")
     say(f"wrote {OUT / 'requests.json'}")
     return 0
 
