@@ -29,6 +29,16 @@ ROW_GOES = ("delete row", "erase file")
 
 # The purges that exist (retention.logs, retention.prospects): a table on its own clock must be one of them.
 OWN_CLOCK_PURGES = {"connection_logs": "connection_log_retention_years", "prospects": "prospect_retention_years"}
+# The pipeline's own schema in the application database, and its tables whose personal data a statement
+# of the pipeline removes (table key -> the policy key behind it): nothing else there is on its own clock.
+PIPELINE_SCHEMA = "retention"
+PIPELINE_OWN_CLOCKS = {
+    "subject_requests": "request_link_retention_years",  # sql/requests/unlink_answered_requests.sql nulls the subject
+    "restricted_connection_logs": "connection_log_retention_years",  # sql/logs/set_aside_restricted_logs.sql, after a lift
+    "inactivity_notices": "account_inactivity_years",  # sql/accounts/refresh_inactivity_notices.sql, every night
+    "batch_accounts": "account_batch_size",  # retention.accounts: deleted once the batch is done and verified
+    "account_batches": "account_batch_size",  # retention.accounts: the id range nulled with the batch's scrub
+}
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _CATEGORY_KEY = re.compile(r"^(user|system)(\.[a-z_]+)*$")
@@ -371,9 +381,11 @@ def _check_treatments(table: Table, where: str) -> None:
     treatments = {c.treatment for c in table.columns}
     if table.clock == "none" and treatments != {"keep"}:
         raise DataMapError(f"{where}: a table without a retention clock keeps every column (treatment: keep)")
-    if table.clock == "own" and treatments != {"delete row"}:
+    if table.clock == "own" and table.schema == PIPELINE_SCHEMA:
+        _check_pipeline_own_clock(table, treatments, where)
+    elif table.clock == "own" and treatments != {"delete row"}:
         raise DataMapError(f"{where}: a table purged on its own clock deletes whole rows (treatment: delete row)")
-    if table.clock == "own" and (table.schema != "app" or OWN_CLOCK_PURGES.get(table.key) not in table.policy):
+    elif table.clock == "own" and (table.schema != "app" or OWN_CLOCK_PURGES.get(table.key) not in table.policy):
         raise DataMapError(f"{where}: no purge deletes this table on its own clock; only "
                            f"{sorted(OWN_CLOCK_PURGES)} have one (with their policy key)")
     if table.clock == "account":
@@ -388,6 +400,19 @@ def _check_treatments(table: Table, where: str) -> None:
             # Files are deleted from the object store before their rows, with retries for failures
             # (retention.pending_file_deletions is keyed by documents.id): only documents has that path.
             raise DataMapError(f"{where}: stored files are only erased through app.documents")
+
+
+def _check_pipeline_own_clock(table: Table, treatments: set[str], where: str) -> None:
+    """A table of the pipeline's own schema on its own clock: a statement of the pipeline removes its
+    personal data (PIPELINE_OWN_CLOCKS, with the policy key), deleting its rows or nulling every personal column."""
+    if PIPELINE_OWN_CLOCKS.get(table.key) not in table.policy:
+        raise DataMapError(f"{where}: no statement of the pipeline removes this table's data on its own clock; only "
+                           f"{sorted(PIPELINE_OWN_CLOCKS)} have one (with their policy key)")
+    if treatments == {"delete row"}:
+        return
+    if not treatments <= {"null", "keep"} or not table.nulled or any(c.treatment != "null" for c in table.personal):
+        raise DataMapError(f"{where}: on its own clock, its rows are deleted (every column: delete row) or stay "
+                           "with every personal column nulled (the others kept)")
 
 
 def _check_relations(datamap: DataMap, source: str) -> None:

@@ -241,6 +241,56 @@ def test_structural_rules():
         parse_datamap(bad)
 
 
+def test_the_pipelines_own_schema_has_its_own_clocks_and_no_other():
+    """In schema retention a table is on its own clock only if a statement of the pipeline removes its
+    personal data (PIPELINE_OWN_CLOCKS, with the policy key): rows deleted, or every personal column nulled.
+    The rule for app is not loosened by it."""
+    document = yaml.safe_load(DEFAULT_DATAMAP_FILE.read_text(encoding="utf-8"))
+
+    def collection(doc, schema, name):
+        dataset = next(d for d in doc["dataset"] if d["fides_key"] == schema)
+        return dataset, next(c for c in dataset["collections"] if c["name"] == name)
+
+    assert {t.name: [c.name for c in t.personal] for t in MAP.schema("retention") if t.personal} == {
+        "account_batches": ["id_from", "id_to"], "batch_accounts": ["account_id", "reason"],
+        "inactivity_notices": ["account_id", "notice_due_on", "anonymise_on"],
+        "subject_requests": ["account_id", "prospect_email"], "restrictions": ["account_id"],
+        "restricted_connection_logs": ["account_id", "occurred_at", "log_row"]}
+    requests = MAP.table("retention", "subject_requests")
+    assert requests.clock == "own" and not requests.rows_deleted
+    assert [c.name for c in requests.nulled] == ["account_id", "prospect_email"]
+    assert MAP.table("retention", "restricted_connection_logs").rows_deleted
+    assert all(t.schema == "app" for t in MAP.person_tables() + MAP.account_tables())
+
+    bad = copy.deepcopy(document)
+    dataset, requests = collection(bad, "retention", "subject_requests")
+    dataset["collections"].append({**copy.deepcopy(requests), "name": "request_archive"})
+    with pytest.raises(DataMapError, match=r"retention\.request_archive: no statement of the pipeline removes"):
+        parse_datamap(bad)
+    bad = copy.deepcopy(document)
+    collection(bad, "retention", "subject_requests")[1]["retention"]["policy"] = ["prospect_retention_years"]
+    with pytest.raises(DataMapError, match=r"retention\.subject_requests: no statement of the pipeline removes"):
+        parse_datamap(bad)
+    bad = copy.deepcopy(document)
+    email = next(f for f in collection(bad, "retention", "subject_requests")[1]["fields"] if f["name"] == "prospect_email")
+    email["retention"].update(treatment="keep", reason="kept for as long as we like it")
+    with pytest.raises(DataMapError, match=r"retention\.subject_requests: on its own clock, its rows are deleted"):
+        parse_datamap(bad)
+    bad = copy.deepcopy(document)
+    log_row = next(f for f in collection(bad, "retention", "restricted_connection_logs")[1]["fields"]
+                   if f["name"] == "log_row")
+    log_row["retention"]["treatment"] = "null"
+    with pytest.raises(DataMapError, match=r"retention\.restricted_connection_logs: on its own clock"):
+        parse_datamap(bad)
+    # The same entry in app (or the warehouse) is refused: only the two purges there have an own clock.
+    for schema in ("app", "stats"):
+        bad = copy.deepcopy(document)
+        moved = copy.deepcopy(collection(bad, "retention", "restricted_connection_logs")[1])
+        next(d for d in bad["dataset"] if d["fides_key"] == schema)["collections"].append(moved)
+        with pytest.raises(DataMapError, match=rf"{schema}\.restricted_connection_logs: no purge deletes this table"):
+            parse_datamap(bad)
+
+
 def test_api_for_access_packages():
     assert {t.name: t.person for t in MAP.person_tables()} == {
         "accounts": "id", "education": "account_id", "experiences": "account_id", "languages": "account_id",
