@@ -151,27 +151,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accounts", type=int, default=1_000_000)
     parser.add_argument("--backlog", type=int, default=1000, help="requests processed in one run")
     parser.add_argument("--keep-templates", action="store_true", help="keep the generated data for the next run")
+    parser.add_argument("--measure", default="erasure,access,backlog", help="which measurements, comma-separated")
     args = parser.parse_args(argv)
     from retention.localpg import ensure_postgres
 
     dbs = Databases(ensure_postgres(REPO / "var" / "pg"))
     try:
         template = build_template(dbs, args.accounts, args.keep_templates)
-        say("one erasure")
-        erasure = one_request(dbs, template, "erasure", "erase_requested_accounts")
-        say("one access package")
-        access = one_request(dbs, template, "access", "build_requested_packages")
-        say(f"a backlog of {args.backlog:,} requests")
-        bulk = backlog(dbs, template, args.backlog)
+        wanted = set(args.measure.split(","))
+        singles = {}
+        if "erasure" in wanted:
+            say("one erasure")
+            singles["one erasure"] = one_request(dbs, template, "erasure", "erase_requested_accounts")
+        if "access" in wanted:
+            say("one access package")
+            singles["one access package"] = one_request(dbs, template, "access", "build_requested_packages")
+        bulk = None
+        if "backlog" in wanted:
+            say(f"a backlog of {args.backlog:,} requests")
+            bulk = backlog(dbs, template, args.backlog)
     finally:
         dbs.drop_all()
-    result = {"accounts": args.accounts, "one_erasure": erasure, "one_access": access, "backlog": bulk}
+    result = {"accounts": args.accounts, **singles, "backlog": bulk}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "requests.json").write_text(json.dumps(result, indent=2, default=str))
     print(f"\n{args.accounts:,} accounts")
     print(f"{'measurement':<28}{'task s':>10}{'sql s':>10}{'run wall s':>12}  state")
-    for name, r in (("one erasure", erasure), ("one access package", access)):
+    for name, r in singles.items():
         print(f"{name:<28}{r['task_s'] or 0:>10.3f}{r['sql_s'] or 0:>10.3f}{r['wall_s']:>12.1f}  {r['state']}")
+    if bulk is None:
+        return 0
     print(f"\nbacklog: {bulk['requests']:,} requests {bulk['mix']} in one run: {bulk['wall_s']:.1f} s wall; "
           f"states {bulk['states']}; {bulk['receipts']:,} receipts")
     for task_id, seconds in sorted(bulk["tasks"].items(), key=lambda kv: -kv[1]):
