@@ -8,7 +8,7 @@ set-based, as of the run's instant:
 
 | request | what happens |
 |---|---|
-| any, identity not verified | nothing (`identity_pending`); the deadline still runs |
+| any, identity not verified | nothing (`identity_pending`); the deadline still runs; still unverified after the due date: `refused` with the reason |
 | `restriction` / `lift_restriction` (account) | recorded in `retention.restrictions`; the nightly anonymisation skips restricted accounts and its report counts them |
 | `erasure` (account) | anonymised at once by the nightly code path (tombstone, statistics, files), counted once in the warehouse; under a legal hold or post-mortem directive: `partially_fulfilled`, kept until its date, then erased; connection logs kept one year (LCEN): `partially_fulfilled` |
 | `erasure` / `objection` (prospect) | every prospect row with that e-mail deleted |
@@ -54,6 +54,7 @@ from airflow.sdk import (
     Param,
     RetryAction,
     RetryRule,
+    TriggerRule,
     chain,
     dag,
     get_current_context,
@@ -131,7 +132,7 @@ def gdpr_subject_requests():
 
     @task
     def advance_request_states() -> dict:
-        """Close duplicates; set requests whose identity is not verified to identity_pending (nothing is done, the clock runs) and verified ones to in_progress; set requests that failed 5 times to failed; unlink answered requests from their person after the policy's period (request_link_retention_years)."""
+        """Close duplicates; set requests whose identity is not verified to identity_pending (nothing is done, the clock runs) and verified ones to in_progress; refuse those still unverified after their due date; set requests that failed 5 times to failed; unlink answered requests from their person after the policy's period (request_link_retention_years)."""
         from retention.policy import load_policy
         from retention.requests.process import advance_states
         from retention.runtime import engines, window_from_context
@@ -191,9 +192,9 @@ def gdpr_subject_requests():
             return erase_accounts(db["app"], db["warehouse"], window_from_context(context, policy), policy,
                                   context["run_id"])
 
-    @task
+    @task(trigger_rule=TriggerRule.ALL_DONE)
     def check_request_deadlines() -> dict:
-        """Count the unanswered requests due within 7 days and overdue (one month after receipt, three if extended in time) and alert them (once when 7 days are left, once a day while overdue). Beside the processing steps, so that a failing step never silences a deadline."""
+        """Count the unanswered requests due within 7 days and overdue (one month after receipt, three if extended in time) and alert them (once when 7 days are left, once a day while overdue). After the states moved on (unproven requests refused at their due date), beside the other steps, and even when the gate or a step failed: nothing silences a deadline."""
         from retention.requests.process import check_deadlines
         from retention.runtime import engines, window_from_context
 
@@ -201,10 +202,11 @@ def gdpr_subject_requests():
         with engines() as db:
             return check_deadlines(db["app"], window_from_context(context), context["run_id"], context["dag"].dag_id)
 
-    picked_up = pick_up_requests()
-    chain(picked_up, check_request_schema(), advance_request_states(), record_restrictions(),
+    advanced = advance_request_states()
+    chain(pick_up_requests(), check_request_schema(), advanced, record_restrictions(),
           answer_account_objections(), erase_requested_prospects(), erase_requested_accounts())
-    chain(picked_up, check_request_deadlines())
+    # A leaf beside the last step, so that a failed step still fails the run (Airflow judges a run by its leaves).
+    chain(advanced, check_request_deadlines())
 
 
 gdpr_subject_requests()

@@ -11,6 +11,11 @@ select
          and (
              q.state in ('received', 'in_progress')
              or (q.state = 'identity_pending' and q.identity_verified_at <= :as_of)
+             -- still unproven on its due date: refused (refuse_unproven_requests.sql)
+             or (q.state = 'identity_pending' and exists (
+                 select 1 from retention.request_due_dates as d
+                 where d.request_id = q.request_id
+                     and d.due_on < (cast(:as_of as timestamptz) at time zone 'Europe/Paris')::date))
              or (q.state = 'partially_fulfilled' and q.kept_reason in ('legal_hold', 'post_mortem_directive')
                  and q.kept_until < :as_of_date)
          ))

@@ -31,7 +31,8 @@ def requests_run(p, as_of, port):
     return run_dag(p, as_of=as_of, dry_run=None, dag_id=REQUESTS_DAG, extra_env=email_env(port))
 
 
-def test_alerts_seven_days_before_then_every_day_overdue_and_never_for_an_extended_request(databases, smtp_sink):
+def test_alerts_seven_days_before_then_every_day_overdue_and_unproven_identity_refused_at_the_due_date(
+        databases, smtp_sink):
     sink, port = smtp_sink
     p = make_platform(databases)
     requests_run(p, START, port)
@@ -39,6 +40,13 @@ def test_alerts_seven_days_before_then_every_day_overdue_and_never_for_an_extend
         account = p.add_account(c, email="waiting@secret-mail.example", last_name="Secretnom")
     # Identity never proven: nothing is done, the clock runs (due 1 July, Paris days).
     waiting = insert_request(p, "access", account_id=account, received_at="2026-06-01T09:00:00+00:00")
+    # Its processing failed 5 times (set as the pipeline sets it): still unanswered, due 1 July.
+    stuck = insert_request(p, "erasure", account_id=account, received_at="2026-06-01T09:00:00+00:00",
+                           verified_at="2026-06-01T10:00:00+00:00")
+    with p.app() as c:
+        c.execute("update retention.subject_requests set state = 'failed', attempts = 5, completed_at = %s, "
+                  "state_reason = 'gave up after 5 attempts; last error: OperationalError' where request_id = %s",
+                  ("2026-06-02T00:00:00+00:00", stuck))
     # Extended in time, with its reason: due 1 September.
     extended = insert_request(p, "access", prospect_email="prospect-secret@example.org",
                               received_at="2026-06-01T09:00:00+00:00", extended_at="2026-06-10T09:00:00+00:00",
@@ -55,11 +63,12 @@ def test_alerts_seven_days_before_then_every_day_overdue_and_never_for_an_extend
     m = sink.messages[0]
     assert m["event"] == "request_deadline"
     assert m["subject"] == ("[gdpr_subject_requests] data-subject requests near or past their legal deadline: "
-                            "0 overdue, 1 due within 7 days")
-    assert f"request {waiting}" in m["body"] and "due 2026-07-01: 7 day(s) left" in m["body"]
+                            "0 overdue, 2 due within 7 days")
+    assert f"request {waiting}" in m["body"] and f"request {stuck}" in m["body"]
+    assert m["body"].count("due 2026-07-01: 7 day(s) left") == 2
     assert extended not in m["body"]
     for secret in ("secret-mail", "Secretnom", "prospect-secret"):
-        assert secret not in m["raw"].replace(waiting, "").replace(extended, "")
+        assert secret not in m["raw"].replace(waiting, "").replace(extended, "").replace(stuck, "")
 
     # Once: the same day and the next days stay silent (the runs are quiet again).
     for as_of in ("2026-06-24T10:05:00+00:00", "2026-06-25T10:00:00+00:00", "2026-07-01T21:00:00+00:00"):
@@ -68,16 +77,22 @@ def test_alerts_seven_days_before_then_every_day_overdue_and_never_for_an_extend
 
     overdue = requests_run(p, "2026-07-01T22:30:00+00:00", port)  # 2 July in Paris: one day overdue
     assert overdue.state == "success"
+    # Still unproven on its due date: refused (nothing was done), with the way to ask again.
+    refused = p.rows("select state, state_reason from retention.subject_requests where request_id = %s", (waiting,))
+    assert refused[0][0] == "refused" and "could not be verified" in refused[0][1]
+    assert p.rows("select state from retention.request_receipts where request_id = %s", (waiting,)) == [("refused",)]
+    # The failed one is overdue: alerted.
     assert len(sink.messages) == 2
     assert "1 overdue, 0 due within 7 days" in sink.messages[1]["subject"]
+    assert f"request {stuck}" in sink.messages[1]["body"] and waiting not in sink.messages[1]["body"]
     assert "due 2026-07-01: 1 day(s) overdue" in sink.messages[1]["body"]
     requests_run(p, "2026-07-02T08:00:00+00:00", port)  # same Paris day: not again
     assert len(sink.messages) == 2
     requests_run(p, "2026-07-03T08:00:00+00:00", port)  # the next day: again
     assert len(sink.messages) == 3
     assert p.rows("select level, alerted_on::text from retention.request_alerts where request_id = %s "
-                  "order by alerted_on", (waiting,)) == [("due_soon", "2026-06-24"), ("overdue", "2026-07-02"),
-                                                         ("overdue", "2026-07-03")]
+                  "order by alerted_on", (stuck,)) == [("due_soon", "2026-06-24"), ("overdue", "2026-07-02"),
+                                                       ("overdue", "2026-07-03")]
     assert p.scalar("select count(*) from retention.alerts_sent where event = 'request_deadline'") == 3
 
     # The Retention page lists both with their days left, the overdue one first.
@@ -90,9 +105,9 @@ def test_alerts_seven_days_before_then_every_day_overdue_and_never_for_an_extend
     finally:
         engine.dispose()
     assert [(r.request_id, r.days_left, r.level, r.extended) for r in data.requests.open] == [
-        (waiting, -2, "overdue", False), (extended, 60, "ok", True)]
+        (stuck, -2, "overdue", False), (extended, 60, "ok", True)]
     html = render_page(data)
-    assert f'data-request="{waiting}" data-level="overdue"' in html and "2 overdue" in html
+    assert f'data-request="{stuck}" data-level="overdue"' in html and "2 overdue" in html
     assert 'data-figure="requests.overdue"><span class="value">1<' in html
     assert 'data-figure="requests.restricted"><span class="value">0<' in html
     for secret in ("secret-mail", "Secretnom", "prospect-secret"):

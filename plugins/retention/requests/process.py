@@ -108,13 +108,16 @@ def intake(app: Engine, params: dict[str, Any], run_id: str, triggered_by_hand: 
 
 
 def advance_states(app: Engine, window: RunWindow, policy: Policy, run_id: str) -> dict[str, int]:
-    """Duplicates closed, unverified requests set to identity_pending, verified ones to in_progress;
-    answered requests unlinked from their person once the policy's period has passed."""
+    """Duplicates closed, unverified requests set to identity_pending, verified ones to in_progress,
+    still unverified past their due date refused; answered requests unlinked from their person once the
+    policy's period has passed."""
     with app.begin() as conn:
         moved = {k: int(v) for k, v in run_sql(conn, "requests/update_request_states", window.params())
                  .mappings().one().items()}
         moved["failed"] = run_sql(conn, "requests/fail_exhausted_requests", as_of=window.as_of,
                                   max_attempts=MAX_ATTEMPTS).rowcount
+        moved["unproven_refused"] = int(run_sql(conn, "requests/refuse_unproven_requests", as_of=window.as_of)
+                                        .scalar_one())
         moved["receipts"] = _receipts(conn, window, run_id)
         moved["unlinked"] = int(run_sql(conn, "requests/unlink_answered_requests", as_of=window.as_of,
                                         link_retention_years=policy.request_link_retention_years).scalar_one())
