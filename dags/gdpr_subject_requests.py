@@ -14,6 +14,7 @@ set-based, as of the run's instant:
 | `erasure` / `objection` (prospect) | every prospect row with that e-mail deleted |
 | `objection` (account) | `refused`: members' data is processed for the contract and legal obligations, not on legitimate interests (art. 21 does not apply); the reason says how to stop the processing and gives the CNIL route |
 | a second open request of the same type and subject | `duplicate` |
+| `access`, `portability` (account or prospect; a restriction or hold does not block them) | one encrypted package each (docs/requests.md): access = JSON + CSV per table + summary, portability = JSON without derived values, both with the person's files; deleted after `request_package_retention_days` |
 
 Before acting, the gate `check_request_schema` compares the application schema with the data map
 (what the erasure scrubs and the packages read). Each finished request gets a receipt in
@@ -192,6 +193,27 @@ def gdpr_subject_requests():
                                   context["run_id"])
 
     @task
+    def build_requested_packages() -> dict:
+        """Write one encrypted package per access or portability request in progress (every row and file the data map attributes to the person; RETENTION_PACKAGE_KEY required), then set it fulfilled with its receipt; logs seconds per package."""
+        from retention.policy import load_policy
+        from retention.requests.package import build_packages
+        from retention.runtime import engines, window_from_context
+
+        context = get_current_context()
+        policy = load_policy()
+        with engines() as db:
+            return build_packages(db["app"], window_from_context(context, policy), policy, context["run_id"])
+
+    @task
+    def delete_expired_packages() -> dict:
+        """Delete the packages past request_package_retention_days (a file already gone is fine) and record when."""
+        from retention.requests.package import delete_expired
+        from retention.runtime import engines, window_from_context
+
+        with engines() as db:
+            return delete_expired(db["app"], window_from_context(get_current_context()))
+
+    @task
     def check_request_deadlines() -> dict:
         """Count the unanswered requests due within 7 days and overdue (one month after receipt, three if extended in time) and alert them (once when 7 days are left, once a day while overdue). Beside the processing steps, so that a failing step never silences a deadline."""
         from retention.requests.process import check_deadlines
@@ -203,7 +225,10 @@ def gdpr_subject_requests():
 
     picked_up = pick_up_requests()
     chain(picked_up, check_request_schema(), advance_request_states(), record_restrictions(),
-          answer_account_objections(), erase_requested_prospects(), erase_requested_accounts())
+          answer_account_objections(), erase_requested_prospects(), erase_requested_accounts(),
+          build_requested_packages())
+    # Beside the processing steps too: a failing step never keeps a package past its period.
+    chain(picked_up, delete_expired_packages())
     chain(picked_up, check_request_deadlines())
 
 

@@ -29,6 +29,8 @@ SECRETS = {
     "AIRFLOW__CORE__FERNET_KEY": "encrypts connection passwords stored in the metadata database",
     "AIRFLOW__API_AUTH__JWT_SECRET": "signs the tokens of task processes and UI sessions: one value for every service",
     "AIRFLOW__API__SECRET_KEY": "signs log requests between services: one value for every service",
+    "RETENTION_PACKAGE_KEY": "encrypts access and portability packages (Fernet); the DPO decrypts with it "
+                             "(docs/requests.md); a new key cannot open packages made under the old one",
 }
 OPERATOR_SETTINGS = {
     "RETENTION_ALERT_CHANNEL": ("email", "email or webhook (docs/operations.md)"),
@@ -49,6 +51,7 @@ def _fernet_key() -> str:
 def generate_secrets() -> dict[str, str]:
     values = {name: secrets.token_urlsafe(24) for name in SECRETS}
     values["AIRFLOW__CORE__FERNET_KEY"] = _fernet_key()
+    values["RETENTION_PACKAGE_KEY"] = _fernet_key()
     values["AIRFLOW__API_AUTH__JWT_SECRET"] = secrets.token_hex(32)
     values["AIRFLOW__API__SECRET_KEY"] = secrets.token_hex(32)
     return values
