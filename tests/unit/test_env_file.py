@@ -31,3 +31,6 @@ def test_generated_secrets_read_back_unchanged(tmp_path: Path) -> None:
     path.write_text(render(values))
     assert read_env_file(path) == values
     assert values["AIRFLOW__CORE__FERNET_KEY"].endswith("=")
+    from cryptography.fernet import Fernet
+
+    Fernet(values["RETENTION_PACKAGE_KEY"].encode())  # a usable package key
