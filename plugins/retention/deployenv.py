@@ -32,6 +32,8 @@ SECRETS = {
     "RETENTION_PACKAGE_KEY": "encrypts access and portability packages (Fernet); the DPO decrypts with it "
                              "(docs/requests.md); a new key cannot open packages made under the old one",
 }
+# Secrets added after the first installations: appended to an existing .env (a fresh value breaks nothing).
+ADDED_LATER = ("RETENTION_PACKAGE_KEY",)
 OPERATOR_SETTINGS = {
     "RETENTION_ALERT_CHANNEL": ("email", "email or webhook (docs/operations.md)"),
     "RETENTION_ALERT_EMAILS": ("", "alert recipients, comma-separated"),
@@ -110,6 +112,12 @@ def ensure_env_file(path: Path = DEFAULT_PATH) -> dict[str, str]:
         with os.fdopen(fd, "w") as out:
             out.write(render(values))
     values = read_env_file(path)
+    added = [name for name in ADDED_LATER if not values.get(name)]
+    if added:  # a .env made before the secret existed: appended, nothing else changes
+        fresh = generate_secrets()
+        with open(path, "a") as out:
+            out.write("".join(f"\n# {SECRETS[name]}\n{name}={fresh[name]}\n" for name in added))
+        values = read_env_file(path)
     missing = [name for name in SECRETS if not values.get(name)]
     if missing:
         raise ValueError(f"{path} lacks {', '.join(missing)}: delete it and run `make env` to generate a new one")
