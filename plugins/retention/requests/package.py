@@ -2,7 +2,8 @@
 
 ``build_packages`` answers every access and portability request in progress (identity verified),
 set-based: one streamed query per table of the data map for all of the run's requests (rows
-spooled per request to a private temporary folder), then, per request, a zip written into memory:
+spooled per request to a private temporary folder, each line encrypted under a key that lives in the
+task's process only), then, per request, a zip written into memory:
 
 * access: ``data.json`` (one document: ``schema_version``, request id, as_of, ``tables`` -> rows with
   every personal column of the map plus the row's key, ``files`` -> table, column, name, sha256,
@@ -133,8 +134,9 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
-def _spool(app: Engine, statement: str, params: dict[str, Any], table: Table, folder: Path) -> None:
-    """Stream one table's rows for every request into ``<folder>/<request_id>/<table>.jsonl``."""
+def _spool(app: Engine, statement: str, params: dict[str, Any], table: Table, folder: Path, spool_key: Any) -> None:
+    """Stream one table's rows for every request into ``<folder>/<request_id>/<table>.jsonl``, each line
+    encrypted under a key that lives in this process only (a killed worker leaves no readable row)."""
     from sqlalchemy import text
 
     names = [c.name for c in package_columns(table)]
@@ -148,20 +150,20 @@ def _spool(app: Engine, statement: str, params: dict[str, Any], table: Table, fo
                         out.close()
                     current = row[0]
                     (folder / current).mkdir(exist_ok=True)
-                    out = open(folder / current / f"{table.name}.jsonl", "a", encoding="utf-8")  # noqa: SIM115
-                out.write(json.dumps(dict(zip(names, (plain(v) for v in row[1:]), strict=True)),
-                                     ensure_ascii=False) + "\n")
+                    out = open(folder / current / f"{table.name}.jsonl", "ab")  # noqa: SIM115
+                line = json.dumps(dict(zip(names, (plain(v) for v in row[1:]), strict=True)), ensure_ascii=False)
+                out.write(spool_key.encrypt(line.encode()) + b"\n")
     finally:
         if out is not None:
             out.close()
 
 
-def _rows(folder: Path, table: Table) -> list[dict[str, Any]]:
+def _rows(folder: Path, table: Table, spool_key: Any) -> list[dict[str, Any]]:
     path = folder / f"{table.name}.jsonl"
     if not path.exists():
         return []
-    with open(path, encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines]
+    with open(path, "rb") as lines:
+        return [json.loads(spool_key.decrypt(line.rstrip(b"\n"))) for line in lines]
 
 
 # -- the package --------------------------------------------------------------------------------
@@ -225,7 +227,7 @@ def summary(request: dict[str, Any], tables: list[Table], counts: dict[str, int]
 
 
 def build_zip(request: dict[str, Any], folder: Path, tables: list[Table], notice: Notice, policy: Policy,
-              as_of: datetime) -> tuple[bytes, dict[str, int]]:
+              as_of: datetime, spool_key: Any) -> tuple[bytes, dict[str, int]]:
     """The package of one request (a zip in memory) and its counts (rows per table, files)."""
     portability = request["request_type"] == "portability"
     document: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "request_id": request["request_id"],
@@ -236,7 +238,7 @@ def build_zip(request: dict[str, Any], folder: Path, tables: list[Table], notice
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for t in tables:
             names = [c.name for c in package_columns(t, portability)]
-            rows = [{n: row.get(n) for n in names} for row in _rows(folder, t)]
+            rows = [{n: row.get(n) for n in names} for row in _rows(folder, t, spool_key)]
             document["tables"][t.name] = rows
             counts[t.name] = len(rows)
             if not portability:
@@ -318,23 +320,27 @@ def build_packages(app: Engine, window: RunWindow, policy: Policy, run_id: str) 
         return result
     accounts = [r for r in requests if r["account_id"] is not None]
     prospects = [r for r in requests if r["account_id"] is None]
+    from cryptography.fernet import Fernet
+
+    spool_key = Fernet(Fernet.generate_key())
     folder = Path(tempfile.mkdtemp(prefix="retention-packages-"))
     try:
         if accounts:
             params = {"account_ids": [r["account_id"] for r in accounts],
                       "request_ids": [r["request_id"] for r in accounts]}
             for t in datamap.person_tables():
-                _spool(app, table_statement(t), params, t, folder)
+                _spool(app, table_statement(t), params, t, folder, spool_key)
         if prospects:
             _spool(app, prospect_statement(datamap), {"request_ids": [r["request_id"] for r in prospects]},
-                   datamap.table("app", "prospects"), folder)
+                   datamap.table("app", "prospects"), folder, spool_key)
         built: list[dict[str, Any]] = []
         slowest = 0.0
         for request in requests:
             one = time.monotonic()
             tables = list(datamap.person_tables()) if request["account_id"] is not None \
                 else [datamap.table("app", "prospects")]
-            content, counts = build_zip(request, folder / request["request_id"], tables, notice, policy, window.as_of)
+            content, counts = build_zip(request, folder / request["request_id"], tables, notice, policy, window.as_of,
+                                        spool_key)
             token = cipher.encrypt(content)  # type: ignore[union-attr]
             uri = write_package(root, request["request_id"], token)
             built.append({"request_id": request["request_id"], "uri": uri, "sha256": hashlib.sha256(token).hexdigest(),
