@@ -192,7 +192,7 @@ def test_packages_hold_every_personal_column_and_file_of_the_person_and_nothing_
     text = access["summary.md"].decode()
     for needle in ("www.cnil.fr/plaintes", "3 place de Fontenoy", "TSA 80715", "75334 Paris Cedex 07",
                    "rectification", "portability", "restriction", "objection", "post-mortem", "erasure",
-                   "5 years", "1 years", "30 days"):
+                   "5 years", "1 year", "30 days"):
         assert needle in text, needle
     from retention.policy import load_policy
 

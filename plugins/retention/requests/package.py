@@ -188,9 +188,9 @@ def _csv(rows: list[dict[str, Any]], names: list[str]) -> bytes:
 
 
 def _period(key: str, value: Any) -> str:
-    for suffix, unit in (("_years", "years"), ("_days", "days")):
+    for suffix, unit in (("_years", "year"), ("_days", "day")):
         if key.endswith(suffix):
-            return f"{value} {unit}"
+            return f"{value} {unit}{'' if value == 1 else 's'}"
     return str(value)
 
 
