@@ -203,7 +203,10 @@ def summary(request: dict[str, Any], tables: list[Table], counts: dict[str, int]
         for c in t.personal:
             categories.setdefault(c.category, set()).update(t.policy)
     values = policy.values()
-    lines = [f"# Your personal data: copy of {as_of.date().isoformat()}", "",
+    from zoneinfo import ZoneInfo
+
+    made_on = as_of.astimezone(ZoneInfo("Europe/Paris")).date().isoformat()
+    lines = [f"# Your personal data: copy of {made_on}", "",
              f"Request `{request['request_id']}` ({request['request_type']}), data as of {as_of.isoformat()}.", "",
              "This package holds `data.json` (all your data in one document), `csv/` (one file per table) and "
              "`files/` (the documents you gave us, as stored).", "",
