@@ -14,6 +14,7 @@ set-based, as of the run's instant:
 | `erasure` / `objection` (prospect) | every prospect row with that e-mail deleted |
 | `objection` (account) | `refused`: members' data is processed for the contract and legal obligations, not on legitimate interests (art. 21 does not apply); the reason says how to stop the processing and gives the CNIL route |
 | a second open request of the same type and subject | `duplicate` |
+| `access`, `portability` (account or prospect; a restriction or hold does not block them) | one encrypted package each (docs/requests.md): access = JSON + CSV per table + summary, portability = JSON without derived values, both with the person's files; deleted after `request_package_retention_days` |
 
 Before acting, the gate `check_request_schema` compares the application schema with the data map
 (what the erasure scrubs and the packages read). Each finished request gets a receipt in
@@ -37,6 +38,10 @@ identity is proven, `identity_verified_at`.
   erasure batch is redone from the ledger; nothing is counted twice). A request whose processing
   failed 5 times is set to `failed` with the error's class: fix the cause, then set it back to
   `in_progress` with `attempts = 0`.
+- *`build_requested_packages` failed, naming `RETENTION_PACKAGE_KEY`*: the deployment has no
+  package key (`make env` or `.env` writes one). No package is ever written unencrypted; the steps
+  after it (restrictions, objections, erasures) wait for it, so that an erasure never removes what a
+  pending access request must return.
 - *`check_request_schema` failed*: the application schema drifted from the data map; no request
   was acted on. Map the change (plugins/retention/datamap.yaml), then clear the task.
 - *Deadline alert*: the DPO answers, or records `extension_reason` and `extended_at` (counts only
@@ -192,6 +197,27 @@ def gdpr_subject_requests():
             return erase_accounts(db["app"], db["warehouse"], window_from_context(context, policy), policy,
                                   context["run_id"])
 
+    @task
+    def build_requested_packages() -> dict:
+        """Write one encrypted package per access or portability request in progress (every row and file the data map attributes to the person; RETENTION_PACKAGE_KEY required), then set it fulfilled with its receipt; logs seconds per package."""
+        from retention.policy import load_policy
+        from retention.requests.package import build_packages
+        from retention.runtime import engines, window_from_context
+
+        context = get_current_context()
+        policy = load_policy()
+        with engines() as db:
+            return build_packages(db["app"], window_from_context(context, policy), policy, context["run_id"])
+
+    @task
+    def delete_expired_packages() -> dict:
+        """Delete the packages past request_package_retention_days (a file already gone is fine) and record when."""
+        from retention.requests.package import delete_expired
+        from retention.runtime import engines, window_from_context
+
+        with engines() as db:
+            return delete_expired(db["app"], window_from_context(get_current_context()))
+
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def check_request_deadlines() -> dict:
         """Count the unanswered requests due within 7 days and overdue (one month after receipt, three if extended in time) and alert them (once when 7 days are left, once a day while overdue). After the states moved on (unproven requests refused at their due date), beside the other steps, and even when the gate or a step failed: nothing silences a deadline."""
@@ -202,9 +228,14 @@ def gdpr_subject_requests():
         with engines() as db:
             return check_deadlines(db["app"], window_from_context(context), context["run_id"], context["dag"].dag_id)
 
+    picked_up = pick_up_requests()
     advanced = advance_request_states()
-    chain(pick_up_requests(), check_request_schema(), advanced, record_restrictions(),
+    # Packages before the erasures: an access and an erasure request landing in the same run give
+    # the person their data, then erase it.
+    chain(picked_up, check_request_schema(), advanced, build_requested_packages(), record_restrictions(),
           answer_account_objections(), erase_requested_prospects(), erase_requested_accounts())
+    # Beside the processing steps: a failing step never keeps a package past its period.
+    chain(picked_up, delete_expired_packages())
     # A leaf beside the last step, so that a failed step still fails the run (Airflow judges a run by its leaves).
     chain(advanced, check_request_deadlines())
 

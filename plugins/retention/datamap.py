@@ -42,7 +42,7 @@ PIPELINE_OWN_CLOCKS = {
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _CATEGORY_KEY = re.compile(r"^(user|system)(\.[a-z_]+)*$")
-_FIELD_KEYS = {"type", "category", "personal", "treatment", "reason", "aggregate_into", "activity"}
+_FIELD_KEYS = {"type", "category", "personal", "treatment", "reason", "aggregate_into", "activity", "derived"}
 _COLLECTION_KEYS = {"clock", "person", "policy", "key"}
 
 
@@ -64,6 +64,14 @@ class Column:
     aggregate_into: tuple[str, ...] = ()
     activity: bool = False
     references: tuple[str, ...] = ()  # "<table>.<column>" in the same dataset (foreign keys)
+    # Produced by the platform (computed, inferred, decided), neither provided by the person nor
+    # observed of their activity: left out of a portability package (GDPR art. 20).
+    derived: bool = False
+    primary_key: bool = False  # fides_meta.primary_key
+
+    @property
+    def portable(self) -> bool:
+        return self.personal and not self.derived
 
     @property
     def qualified(self) -> str:
@@ -107,6 +115,12 @@ class Table:
     @property
     def file_columns(self) -> tuple[Column, ...]:
         return tuple(c for c in self.columns if c.treatment == "erase file")
+
+    @property
+    def key_columns(self) -> tuple[Column, ...]:
+        """The primary key (fides_meta), else ``id`` when the table has one (a row's handle in a package)."""
+        marked = tuple(c for c in self.columns if c.primary_key)
+        return marked or tuple(c for c in self.columns if c.name == "id")
 
 
 @dataclass(frozen=True)
@@ -181,6 +195,8 @@ class DataMap:
                     treatment += "; aggregate into " + ", ".join(c.aggregate_into)
                 if c.reason and c.treatment == "keep" and c.personal:
                     treatment += f" ({c.reason})"
+                if c.derived:
+                    treatment += "; derived (not in portability packages)"
                 out.append({"table": t.qualified, "column": c.name, "category": c.category,
                             "data_categories": ", ".join(c.data_categories), "personal": c.personal,
                             "retention": retention, "treatment": treatment})
@@ -364,6 +380,13 @@ def _parse_column(schema: str, table: str, raw: Any, source: str) -> Column:
     activity = meta.get("activity", False)
     if not isinstance(activity, bool):
         raise DataMapError(f"{where}: activity must be true or false")
+    derived = meta.get("derived", False)
+    if not isinstance(derived, bool):
+        raise DataMapError(f"{where}: derived must be true or false")
+    if derived and not personal:
+        raise DataMapError(f"{where}: derived marks a personal column (left out of portability packages)")
+    if derived and not (isinstance(reason, str) and len(reason.strip()) >= 10):
+        raise DataMapError(f"{where}: a derived column needs the reason (what produces it)")
     fides_meta = raw.get("fides_meta") or {}
     references = []
     for ref in fides_meta.get("references") or []:
@@ -374,7 +397,8 @@ def _parse_column(schema: str, table: str, raw: Any, source: str) -> Column:
     return Column(schema=schema, table=table, name=name, type=type_.strip(), category=category, personal=personal,
                   treatment=treatment, data_categories=tuple(categories),
                   reason=reason.strip() if isinstance(reason, str) else None,
-                  aggregate_into=tuple(aggregate_into), activity=activity, references=tuple(references))
+                  aggregate_into=tuple(aggregate_into), activity=activity, references=tuple(references),
+                  derived=derived, primary_key=fides_meta.get("primary_key") is True)
 
 
 def _check_treatments(table: Table, where: str) -> None:

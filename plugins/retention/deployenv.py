@@ -29,7 +29,11 @@ SECRETS = {
     "AIRFLOW__CORE__FERNET_KEY": "encrypts connection passwords stored in the metadata database",
     "AIRFLOW__API_AUTH__JWT_SECRET": "signs the tokens of task processes and UI sessions: one value for every service",
     "AIRFLOW__API__SECRET_KEY": "signs log requests between services: one value for every service",
+    "RETENTION_PACKAGE_KEY": "encrypts access and portability packages (Fernet); the DPO decrypts with it "
+                             "(docs/requests.md); a new key cannot open packages made under the old one",
 }
+# Secrets added after the first installations: appended to an existing .env (a fresh value breaks nothing).
+ADDED_LATER = ("RETENTION_PACKAGE_KEY",)
 OPERATOR_SETTINGS = {
     "RETENTION_ALERT_CHANNEL": ("email", "email or webhook (docs/operations.md)"),
     "RETENTION_ALERT_EMAILS": ("", "alert recipients, comma-separated"),
@@ -49,6 +53,7 @@ def _fernet_key() -> str:
 def generate_secrets() -> dict[str, str]:
     values = {name: secrets.token_urlsafe(24) for name in SECRETS}
     values["AIRFLOW__CORE__FERNET_KEY"] = _fernet_key()
+    values["RETENTION_PACKAGE_KEY"] = _fernet_key()
     values["AIRFLOW__API_AUTH__JWT_SECRET"] = secrets.token_hex(32)
     values["AIRFLOW__API__SECRET_KEY"] = secrets.token_hex(32)
     return values
@@ -107,6 +112,12 @@ def ensure_env_file(path: Path = DEFAULT_PATH) -> dict[str, str]:
         with os.fdopen(fd, "w") as out:
             out.write(render(values))
     values = read_env_file(path)
+    added = [name for name in ADDED_LATER if not values.get(name)]
+    if added:  # a .env made before the secret existed: appended, nothing else changes
+        fresh = generate_secrets()
+        with open(path, "a") as out:
+            out.write("".join(f"\n# {SECRETS[name]}\n{name}={fresh[name]}\n" for name in added))
+        values = read_env_file(path)
     missing = [name for name in SECRETS if not values.get(name)]
     if missing:
         raise ValueError(f"{path} lacks {', '.join(missing)}: delete it and run `make env` to generate a new one")

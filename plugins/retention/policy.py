@@ -31,6 +31,7 @@ class Policy:
     release_rho_per_month: float
     release_delta: float
     request_link_retention_years: int
+    request_package_retention_days: int
     bases: dict[str, str]
 
     def values(self) -> dict[str, Any]:
@@ -57,6 +58,8 @@ _RULES: dict[str, tuple[type, float, float]] = {
     # Only states the guarantee as (epsilon, delta); must stay far below 1 / members.
     "release_delta": (float, 1e-15, 1e-4),
     "request_link_retention_years": (int, 1, 10),
+    # The copy sent to a person who asked for access or portability (retention.requests.package).
+    "request_package_retention_days": (int, 1, 365),
 }
 
 

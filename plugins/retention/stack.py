@@ -213,7 +213,8 @@ def ensure_metadata_db(admin_url: str, name: str, password: str) -> str:
 
 def settings_from_env_file(values: dict[str, str]) -> dict[str, str]:
     """What .env gives the Airflow services (the same keys compose passes through `env_file`)."""
-    passed = {k: v for k, v in values.items() if k.startswith("AIRFLOW__") or k.startswith("RETENTION_ALERT_")}
+    passed = {k: v for k, v in values.items()
+              if k.startswith(("AIRFLOW__", "RETENTION_ALERT_")) or k == "RETENTION_PACKAGE_KEY"}
     if values.get("AIRFLOW_CONN_SMTP_DEFAULT"):
         passed["AIRFLOW_CONN_SMTP_DEFAULT"] = values["AIRFLOW_CONN_SMTP_DEFAULT"]
     return {k: v for k, v in passed.items() if v != ""}

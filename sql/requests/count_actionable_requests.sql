@@ -2,6 +2,7 @@
 -- requests new, verified or withdrawn, erasures kept under a hold or directive whose date has passed, answered
 -- requests whose link to their person has expired, and deadline alerts owed.
 -- A request waiting for its identity proof is not actionable (its clock runs all the same).
+-- A package past its retention (request_package_retention_days) is, on its own partial index.
 -- Must cover every state the steps of gdpr_subject_requests act on (process.py); the unlinking's
 -- conditions are those of unlink_answered_requests.sql, the alerts' select_request_alerts.sql.
 select
@@ -29,4 +30,8 @@ select
            and q.completed_at < cast(:as_of as timestamptz) - make_interval(years => cast(:link_retention_years as int))
            and not (q.state = 'partially_fulfilled' and q.kept_reason in ('legal_hold', 'post_mortem_directive'))
            and not exists (select 1 from retention.restrictions as x where x.request_id = q.request_id))
+    + (select count(*)
+       from retention.subject_requests as q
+       where q.package_uri is not null and q.package_deleted_at is null
+           and q.package_expires_on < (cast(:as_of as timestamptz) at time zone 'Europe/Paris')::date)
     + (select count(*) from ({alerts}) as a) as actionable

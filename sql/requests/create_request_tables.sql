@@ -171,3 +171,16 @@ create table if not exists retention.restricted_connection_logs (
 );
 create index if not exists restricted_connection_logs_account_idx
     on retention.restricted_connection_logs (account_id);
+
+-- Access and portability packages (retention.requests.package): the encrypted package's location
+-- (named by the random request id only), digest and size, the day after which it is deleted
+-- (policy request_package_retention_days) and when it was. The receipt proves what was sent.
+alter table retention.subject_requests add column if not exists package_uri text;
+alter table retention.subject_requests add column if not exists package_sha256 text;
+alter table retention.subject_requests add column if not exists package_bytes bigint;
+alter table retention.subject_requests add column if not exists package_expires_on date;
+alter table retention.subject_requests add column if not exists package_deleted_at timestamptz;
+create index if not exists subject_requests_package_expiry_idx on retention.subject_requests (package_expires_on)
+    where package_uri is not null and package_deleted_at is null;
+alter table retention.request_receipts add column if not exists package_sha256 text;
+alter table retention.request_receipts add column if not exists package_bytes bigint;

@@ -4,7 +4,8 @@
 -- retention.request_due_dates (the rule of retention.requests.deadlines).
 insert into retention.request_receipts (
     request_id, state, request_type, subject_kind, received_at, identity_verified_at, due_on, extended,
-    completed_at, state_reason, kept_reason, kept_until, counts, run_id, as_of, code_version, policy_version, gates_passed
+    completed_at, state_reason, kept_reason, kept_until, counts, run_id, as_of, code_version, policy_version, gates_passed,
+    package_sha256, package_bytes
 )
 select
     q.request_id,
@@ -26,7 +27,9 @@ select
     :policy_version,
     (select coalesce(jsonb_agg(distinct g.gate || '.' || g.check_name), '[]'::jsonb)
      from retention.quality_results as g
-     where g.run_id = :run_id and g.success)
+     where g.run_id = :run_id and g.success),
+    q.package_sha256,
+    q.package_bytes
 from retention.subject_requests as q
 join retention.request_due_dates as d on d.request_id = q.request_id
 where q.state in ('fulfilled', 'partially_fulfilled', 'refused', 'withdrawn', 'duplicate', 'failed')

@@ -302,6 +302,33 @@ def test_api_for_access_packages():
     assert MAP.personal_columns("stats") == {} and MAP.personal_columns("published") == {}
 
 
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda f: f["retention"].update(derived="yes"), r"app\.accounts\.email: derived must be true or false"),
+    (lambda f: f["retention"].update(derived=True), r"app\.accounts\.email: a derived column needs the reason"),
+])
+def test_derived_is_validated(edit, message):
+    document = yaml.safe_load(DEFAULT_DATAMAP_FILE.read_text(encoding="utf-8"))
+    edit(next(f for f in document["dataset"][0]["collections"][0]["fields"] if f["name"] == "email"))
+    with pytest.raises(DataMapError, match=message):
+        parse_datamap(document, "bad")
+
+
+def test_derived_values_are_left_out_of_portability_and_keys_identify_rows():
+    derived = {(t.name, c.name) for t in MAP.person_tables() for c in t.columns if c.derived}
+    assert derived == {("applications", "matching_score"), ("assessments", "score"), ("accounts", "legal_hold_until")}
+    assert all(c.reason for t in MAP.tables for c in t.columns if c.derived)
+    assert not MAP.table("app", "applications").column("matching_score").portable
+    assert MAP.table("app", "applications").column("status").portable
+    assert {t.name: tuple(c.name for c in t.key_columns) for t in MAP.person_tables()}["languages"] == (
+        "account_id", "language")
+    assert all(t.key_columns for t in [*MAP.person_tables(), MAP.table("app", "prospects")])
+    document = yaml.safe_load(DEFAULT_DATAMAP_FILE.read_text(encoding="utf-8"))
+    status = next(f for c in document["dataset"][0]["collections"] if c["name"] == "applications"
+                  for f in c["fields"] if f["name"] == "status")
+    status["retention"].update(derived=True, reason="decided by the client of the project")
+    assert not parse_datamap(document).table("app", "applications").column("status").portable
+
+
 def test_rows_for_the_page_and_the_readme_section_is_generated():
     rows = MAP.rows()
     email = next(r for r in rows if (r["table"], r["column"]) == ("app.accounts", "email"))

@@ -31,3 +31,19 @@ def test_generated_secrets_read_back_unchanged(tmp_path: Path) -> None:
     path.write_text(render(values))
     assert read_env_file(path) == values
     assert values["AIRFLOW__CORE__FERNET_KEY"].endswith("=")
+    from cryptography.fernet import Fernet
+
+    Fernet(values["RETENTION_PACKAGE_KEY"].encode())  # a usable package key
+
+
+def test_a_secret_added_later_is_appended_to_an_existing_env_file(tmp_path: Path) -> None:
+    from retention.deployenv import ensure_env_file
+
+    values = {"AIRFLOW_UID": "1000", **generate_secrets(),
+              **{name: default for name, (default, _) in OPERATOR_SETTINGS.items()}}
+    del values["RETENTION_PACKAGE_KEY"]
+    path = tmp_path / ".env"
+    path.write_text("\n".join(f"{k}={v}" for k, v in values.items()) + "\n")
+    read = ensure_env_file(path)
+    assert {k: read[k] for k in values} == values and read["RETENTION_PACKAGE_KEY"]
+    assert ensure_env_file(path) == read  # once

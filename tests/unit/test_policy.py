@@ -22,6 +22,8 @@ def test_reviewed_policy_matches_the_privacy_policy():
     assert policy.closed_account_grace_days == 0
     assert 0 < policy.release_rho_per_month <= 1  # a strong guarantee per person (docs/analysts.md)
     assert policy.release_delta < 1e-6
+    assert policy.request_package_retention_days == 30
+    assert "deleted from our systems 30 days after" in policy.bases["request_package_retention_days"]
     assert all(len(policy.bases[k]) > 20 for k in policy.values())
 
 

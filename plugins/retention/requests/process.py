@@ -51,7 +51,10 @@ def ensure_app_schema(app: Engine) -> None:
     from retention.migrate import migrate_app
 
     with app.connect() as conn:
-        present = conn.execute(text("select to_regclass('retention.request_receipts') is not null")).scalar_one()
+        # The newest column of the owned schema (packages): an older schema is migrated too.
+        present = conn.execute(text("select exists (select from pg_attribute where attrelid = "
+                                    "to_regclass('retention.request_receipts') and attname = 'package_bytes')")
+                               ).scalar_one()
     if not present:
         migrate_app(app)
 
