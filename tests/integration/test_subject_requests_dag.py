@@ -414,3 +414,31 @@ def test_a_restricted_accounts_expired_logs_are_set_aside_by_the_purge_until_the
     lifted = run_dag(p, as_of="2026-06-17T00:00:00+00:00")
     assert lifted.state == "success", lifted.task_states
     assert p.scalar("select count(*) from retention.restricted_connection_logs") == 0
+
+
+def test_the_night_waits_for_an_open_access_request_before_anonymising(databases, tmp_path):
+    from cryptography.fernet import Fernet
+
+    p = make_platform(databases)
+    run_dag(p, as_of=AS_OF, dry_run=None, dag_id=REQUESTS_DAG)
+    with p.app() as c:
+        # Closed: tonight's run would anonymise it, but the person asked for a copy first.
+        asker = member(p, c, "wants_copy", closed_at="2026-06-01T00:00:00+00:00")
+        other = member(p, c, "just_closed", closed_at="2026-06-01T00:00:00+00:00")
+    r = request(p, "access", account_id=asker, verified=False)
+    night = run_dag(p, as_of=AS_OF)
+    assert night.state == "success", night.task_states
+    assert p.scalar("select anonymised_at is null and email is not null from app.accounts where id = %s", (asker,))
+    assert p.scalar("select anonymised_at is not null from app.accounts where id = %s", (other,))
+
+    # Identity proven, package built: the next night anonymises it.
+    with p.app() as c:
+        c.execute("update retention.subject_requests set identity_verified_at = %s where request_id = %s",
+                  ("2026-06-15T08:00:00+00:00", r))
+    answered = run_dag(p, as_of="2026-06-15T09:00:00+00:00", dry_run=None, dag_id=REQUESTS_DAG,
+                       extra_env={"RETENTION_PACKAGE_ROOT": tmp_path.as_uri(),
+                                  "RETENTION_PACKAGE_KEY": Fernet.generate_key().decode()})
+    assert answered.state == "success", answered.task_states
+    assert state(p, r)[0] == "fulfilled"
+    assert run_dag(p, as_of="2026-06-16T00:00:00+00:00").state == "success"
+    assert p.scalar("select anonymised_at is not null from app.accounts where id = %s", (asker,))
