@@ -212,9 +212,10 @@ def ensure_metadata_db(admin_url: str, name: str, password: str) -> str:
 
 
 def settings_from_env_file(values: dict[str, str]) -> dict[str, str]:
-    """What .env gives the Airflow services (the same keys compose passes through `env_file`)."""
+    """What .env gives the Airflow services (the same keys compose passes through `env_file`): Airflow's
+    settings, the alerts', the packages' key and, when set, their root (any fsspec URL)."""
     passed = {k: v for k, v in values.items()
-              if k.startswith(("AIRFLOW__", "RETENTION_ALERT_")) or k == "RETENTION_PACKAGE_KEY"}
+              if k.startswith(("AIRFLOW__", "RETENTION_ALERT_", "RETENTION_PACKAGE_"))}
     if values.get("AIRFLOW_CONN_SMTP_DEFAULT"):
         passed["AIRFLOW_CONN_SMTP_DEFAULT"] = values["AIRFLOW_CONN_SMTP_DEFAULT"]
     return {k: v for k, v in passed.items() if v != ""}

@@ -6,6 +6,7 @@ SMTP sink from the services that send them, and the stack stops with nothing lef
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import signal
@@ -51,6 +52,8 @@ def write_env_file(path: Path, smtp_port: int) -> dict[str, str]:
                                                     "&timeout=10&retry_limit=0",
                        "RETENTION_STACK_WORKERS": "2"}.items():
         text = re.sub(rf"^{key}=.*$", f"{key}={value}", text, flags=re.M)
+    # Packages go where the deployment's .env says (here: beside the test's stack, not in the checkout).
+    text += f"RETENTION_PACKAGE_ROOT={(path.parent / 'packages').as_uri()}\n"
     path.write_text(text)
     return ensure_env_file(path)
 
@@ -137,6 +140,11 @@ def test_make_stack_runs_triggered_and_scheduled_nights_through_celery(databases
         with p.app() as c:
             asker = c.execute("insert into app.accounts (email, created_at) values (%s, '2020-01-01') returning id",
                               ("stack.asker@example.org",)).fetchone()[0]
+        # And an access request the platform recorded: its package is written by the Celery worker.
+        with p.app() as c:
+            access = c.execute("insert into retention.subject_requests (request_type, account_id, received_at, "
+                               "identity_verified_at) values ('access', %s, '2026-06-01T09:00:00+02:00', "
+                               "'2026-06-02T09:00:00+02:00') returning request_id", (asker,)).fetchone()[0]
         api.unpause("gdpr_subject_requests")
         asked = api.trigger("gdpr_subject_requests", {
             "as_of": "2026-06-15T00:00:00+00:00", "request_type": "erasure", "account_id": asker,
@@ -148,8 +156,14 @@ def test_make_stack_runs_triggered_and_scheduled_nights_through_celery(databases
             assert ti["state"] == "success", ti
             assert f"id=UUID('{ti['id']}')" in worker_log, f"{ti['task_id']} did not run in the Celery worker"
         with p.app() as c:
-            assert c.execute("select state from retention.subject_requests").fetchall() == [("fulfilled",)]
+            assert c.execute("select request_type, state from retention.subject_requests order by request_type"
+                             ).fetchall() == [("access", "fulfilled"), ("erasure", "fulfilled")]
             assert c.execute("select email is null from app.accounts where id = %s", (asker,)).fetchone()[0]
+            size, sha = c.execute("select package_bytes, package_sha256 from retention.subject_requests "
+                                  "where request_id = %s", (access,)).fetchone()
+        package = tmp_path / "packages" / f"{access}.zip.fernet"
+        assert package.stat().st_size == size and hashlib.sha256(package.read_bytes()).hexdigest() == sha
+        assert b"stack.asker@example.org" not in package.read_bytes()  # encrypted at rest
 
         # A failed gate: its alert (from the worker) and the run's (from the dag processor).
         with p.app() as c:
