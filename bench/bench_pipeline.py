@@ -174,13 +174,7 @@ def run_dag(home: Path, app_url: str, wh_url: str, as_of: str) -> dict:
             if polls % 4 == 0:
                 say(f"    ... dag run {time.monotonic() - started:.0f} s")
     wall = time.monotonic() - started
-    with sqlite3.connect(home / "airflow.db") as db:
-        run_id = db.execute("select run_id from dag_run order by id desc limit 1").fetchone()[0]
-        tis = db.execute("select task_id, state, (julianday(end_date) - julianday(start_date)) * 86400 "
-                         "from task_instance where run_id = ?", (run_id,)).fetchall()
-    failed = [t for t, s, _ in tis if s not in ("success", "skipped")]
-    if failed:
-        raise SystemExit(f"dag run failed at {failed}; see {log}")
+    tis = last_run_task_instances(home, log)
     stages = dict.fromkeys(STAGES, 0.0)
     for task_id, _, seconds in tis:
         group = task_id.split(".")[0]
@@ -199,6 +193,18 @@ def run_dag(home: Path, app_url: str, wh_url: str, as_of: str) -> dict:
         tasks[task_id] = round(tasks.get(task_id, 0.0) + (seconds or 0.0), 3)
     return {"stages": stages, "sql_stages": sql_stages, "tasks": tasks, "wall_s": wall, "peak_rss_mb": peak_kb / 1024,
             "checks": check_seconds(log), "exit": os.waitstatus_to_exitcode(status)}
+
+
+def last_run_task_instances(home: Path, log: Path) -> list[tuple[str, str, float | None]]:
+    """(task_id, state, seconds) of the last run in the Airflow home's SQLite metadata; a failed task stops here."""
+    with sqlite3.connect(home / "airflow.db") as db:
+        dag_id, run_id = db.execute("select dag_id, run_id from dag_run order by id desc limit 1").fetchone()
+        tis = db.execute("select task_id, state, (julianday(end_date) - julianday(start_date)) * 86400 "
+                         "from task_instance where run_id = ?", (run_id,)).fetchall()
+    failed = [t for t, s, _ in tis if s not in ("success", "skipped")]
+    if failed:
+        raise SystemExit(f"{dag_id} failed at {failed}; see {log}")
+    return tis
 
 
 def sql_seconds(log: Path) -> dict[str, float]:

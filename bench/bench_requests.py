@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "plugins"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_pipeline import AS_OF, OUT, Databases, airflow_env, build_template, clone, say, sql_seconds, url  # noqa: E402
+from bench_pipeline import (  # noqa: E402
+    AS_OF,
+    OUT,
+    Databases,
+    airflow_env,
+    build_template,
+    clone,
+    last_run_task_instances,
+    say,
+    sql_seconds,
+    url,
+)
 
 DAG_ID = "gdpr_subject_requests"
 RECEIVED = "2026-06-14T09:00:00+00:00"
@@ -83,13 +93,7 @@ def run_requests_dag(home: Path, env: dict[str, str], as_of: str) -> dict:
             time.sleep(2)
             say(f"    ... {DAG_ID} run {time.monotonic() - started:.0f} s")
     wall = time.monotonic() - started
-    with sqlite3.connect(home / "airflow.db") as db:
-        run_id = db.execute("select run_id from dag_run order by id desc limit 1").fetchone()[0]
-        tis = db.execute("select task_id, state, (julianday(end_date) - julianday(start_date)) * 86400 "
-                         "from task_instance where run_id = ?", (run_id,)).fetchall()
-    failed = [t for t, s, _ in tis if s not in ("success", "skipped")]
-    if failed:
-        raise SystemExit(f"{DAG_ID} failed at {failed}; see {log}")
+    tis = last_run_task_instances(home, log)
     return {"wall_s": round(wall, 2), "tasks": {t: round(s or 0.0, 3) for t, _, s in tis},
             "sql": {t: round(s, 3) for t, s in sql_seconds(log).items()}, "log": str(log)}
 

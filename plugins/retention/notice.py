@@ -97,11 +97,7 @@ def required_sources() -> dict[str, set[str]]:
 
 def load_notice(path: str | os.PathLike[str] | None = None) -> Notice:
     """``RETENTION_NOTICE_FILE`` overrides the reviewed default."""
-    import yaml
+    from retention.policy import read_reviewed_yaml
 
     notice_path = Path(path or os.environ.get("RETENTION_NOTICE_FILE") or DEFAULT_NOTICE_FILE)
-    try:
-        document = yaml.safe_load(notice_path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise NoticeError(f"{notice_path}: not valid YAML ({exc.__class__.__name__})") from None
-    return parse_notice(document, str(notice_path), required_sources())
+    return parse_notice(read_reviewed_yaml(notice_path, NoticeError), str(notice_path), required_sources())

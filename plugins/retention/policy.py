@@ -96,13 +96,18 @@ def parse_policy(document: Any, source: str = "<policy>") -> Policy:
     return Policy(**values, bases=bases)
 
 
-def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
-    """Load the policy file (``RETENTION_POLICY_FILE`` overrides the reviewed default)."""
+def read_reviewed_yaml(path: Path, error: type[ValueError]) -> Any:
+    """A reviewed YAML file's document; malformed YAML raises ``error`` naming the file (not the parser's
+    message, which may quote the file's text)."""
     import yaml
 
-    policy_path = Path(path or os.environ.get("RETENTION_POLICY_FILE") or DEFAULT_POLICY_FILE)
     try:
-        document = yaml.safe_load(policy_path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise PolicyError(f"{policy_path}: not valid YAML ({exc.__class__.__name__})") from None
-    return parse_policy(document, str(policy_path))
+        raise error(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+
+
+def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
+    """Load the policy file (``RETENTION_POLICY_FILE`` overrides the reviewed default)."""
+    policy_path = Path(path or os.environ.get("RETENTION_POLICY_FILE") or DEFAULT_POLICY_FILE)
+    return parse_policy(read_reviewed_yaml(policy_path, PolicyError), str(policy_path))
