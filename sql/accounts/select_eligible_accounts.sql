@@ -14,18 +14,9 @@ where
     and a.id between :id_from and :id_to
     and (a.legal_hold_until is null or a.legal_hold_until < :as_of_date)
     and (a.post_mortem_retain_until is null or a.post_mortem_retain_until < :as_of_date)
-    -- A restricted account (GDPR art. 18, retention.restrictions) is kept as it is whatever its
-    -- dates: the restriction in force now counts, even on a rerun of an earlier night.
-    and not exists (select 1 from retention.restrictions as r where r.account_id = a.id)
-    -- An access or portability request still open for the account (received, waiting for the
-    -- identity proof, in progress): the night waits for its package, so that the copy is complete
-    -- (at most until the request's due date: a request still unproven then is refused).
-    and not exists (
-        select 1 from retention.subject_requests as q
-        where q.account_id = a.id
-            and q.request_type in ('access', 'portability')
-            and q.state in ('received', 'identity_pending', 'in_progress')
-    )
+    -- Held by a request (restricted, or an access or portability request still open): kept as it is
+    -- whatever its dates; what holds it now counts, even on a rerun of an earlier night.
+    and not exists (select 1 from retention.accounts_held_by_requests as h where h.account_id = a.id)
     and (
         a.deceased_reported_at <= :as_of
         or a.closed_at <= :closed_on_or_before

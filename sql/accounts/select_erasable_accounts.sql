@@ -11,14 +11,7 @@ where
     and a.id between :id_from and :id_to
     and (a.legal_hold_until is null or a.legal_hold_until < :as_of_date)
     and (a.post_mortem_retain_until is null or a.post_mortem_retain_until < :as_of_date)
-    and not exists (select 1 from retention.restrictions as r where r.account_id = a.id)
-    -- An open access or portability request is answered first (select_eligible_accounts.sql).
-    and not exists (
-        select 1 from retention.subject_requests as q
-        where q.account_id = a.id
-            and q.request_type in ('access', 'portability')
-            and q.state in ('received', 'identity_pending', 'in_progress')
-    )
+    and not exists (select 1 from retention.accounts_held_by_requests as h where h.account_id = a.id)
     and exists (
         select 1 from retention.subject_requests as q
         where q.account_id = a.id

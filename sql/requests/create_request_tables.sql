@@ -184,3 +184,17 @@ create index if not exists subject_requests_package_expiry_idx on retention.subj
     where package_uri is not null and package_deleted_at is null;
 alter table retention.request_receipts add column if not exists package_sha256 text;
 alter table retention.request_receipts add column if not exists package_bytes bigint;
+
+-- Accounts that requests hold as they are, whatever their retention clocks: restricted (GDPR art.
+-- 18), or with an access or portability request still open (its package must be complete; the
+-- wait ends at the request's due date, when an unproven one is refused). The one definition the
+-- nightly eligibility, the request erasures and the before-gate read.
+create or replace view retention.accounts_held_by_requests as
+select r.account_id, 'restriction' as held_for
+from retention.restrictions as r
+union all
+select q.account_id, 'open ' || q.request_type || ' request'
+from retention.subject_requests as q
+where q.account_id is not null
+    and q.request_type in ('access', 'portability')
+    and q.state in ('received', 'identity_pending', 'in_progress');

@@ -255,7 +255,8 @@ def test_the_pipelines_own_schema_has_its_own_clocks_and_no_other():
         "account_batches": ["id_from", "id_to"], "batch_accounts": ["account_id", "reason"],
         "inactivity_notices": ["account_id", "notice_due_on", "anonymise_on"],
         "subject_requests": ["account_id", "prospect_email"], "restrictions": ["account_id"],
-        "restricted_connection_logs": ["account_id", "occurred_at", "log_row"]}
+        "restricted_connection_logs": ["account_id", "occurred_at", "log_row"],
+        "accounts_held_by_requests": ["account_id"]}
     requests = MAP.table("retention", "subject_requests")
     assert requests.clock == "own" and not requests.rows_deleted
     assert [c.name for c in requests.nulled] == ["account_id", "prospect_email"]
